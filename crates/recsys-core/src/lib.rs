@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: BUSL-1.1
+//! recsys-core: recommendation algorithms as plain Rust, with no database, web or async code.
+//!
+//! Data flows one way: [`data::Interactions`] → an [`models::Algorithm`] fit →
+//! [`trained::TrainedModel`] → recommendations, or → [`artifact`] bytes and back.
+
+pub mod artifact;
+pub mod data;
+pub mod error;
+pub mod kernels;
+pub mod models;
+pub mod rng;
+pub mod topk;
+pub mod trained;
+
+pub use data::{IdMap, Interactions, RawInteraction};
+pub use error::{CoreError, Result};
+pub use models::{Algorithm, FitContext, Model, Progress, Registry};
+pub use trained::{Recommendations, TrainedModel, UserQuery};

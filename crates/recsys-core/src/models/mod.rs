@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: BUSL-1.1
+//! The `Algorithm` contract, the built-in algorithms, and the registry that finds them by name.
+//!
+//! A third-party algorithm implements [`Algorithm`] and [`Model`] and is added to a
+//! [`Registry`] at build time (see `examples/custom_algo`). The contract is versioned by
+//! [`ALGORITHM_API_VERSION`]: a registry refuses an algorithm built against another version.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::artifact::{Artifact, Blob};
+use crate::data::Interactions;
+use crate::error::{CoreError, Result};
+
+pub mod als;
+pub mod ease;
+pub mod itemknn;
+pub mod popularity;
+
+/// Version of the `Algorithm`/`Model` traits. Bumped on any breaking change to them.
+pub const ALGORITHM_API_VERSION: u32 = 1;
+
+/// How far a long fit has come.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress<'a> {
+    pub stage: &'a str,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// What a fit may call back into. The callback runs only on the thread that called `fit`,
+/// never on a worker thread, so it may call APIs that are not thread-safe (a PostgreSQL
+/// backend's interrupt check). Returning an error (normally [`CoreError::Cancelled`]) stops
+/// the fit and the error is returned from it.
+pub struct FitContext<'a> {
+    pub on_progress: &'a dyn Fn(Progress) -> Result<()>,
+}
+
+fn no_progress(_: Progress) -> Result<()> {
+    Ok(())
+}
+
+impl FitContext<'static> {
+    pub fn silent() -> Self {
+        FitContext {
+            on_progress: &no_progress,
+        }
+    }
+}
+
+impl FitContext<'_> {
+    pub fn report(&self, stage: &str, done: u64, total: u64) -> Result<()> {
+        (self.on_progress)(Progress { stage, done, total })
+    }
+}
+
+/// What `fit` returns.
+pub struct Fitted {
+    pub model: Box<dyn Model>,
+    /// Every parameter with defaults filled in, as stored in the manifest.
+    pub params: Value,
+}
+
+/// A training procedure.
+pub trait Algorithm: Send + Sync {
+    /// Lowercase name used in SQL, REST and the CLI, e.g. `"als"`.
+    fn name(&self) -> &'static str;
+    /// Version of this algorithm's blobs and semantics; a model saved with another version is
+    /// refused at load.
+    fn version(&self) -> u32;
+    /// The trait version this algorithm was written against; keep the default.
+    fn api_version(&self) -> u32 {
+        ALGORITHM_API_VERSION
+    }
+    /// One line for listings.
+    fn summary(&self) -> &'static str;
+    /// Checks `params` (a JSON object, or null for defaults) and returns them with every
+    /// default filled in. Must fail with [`CoreError::InvalidParameter`] on any bad value.
+    fn validate(&self, params: &Value) -> Result<Value>;
+    /// Trains on `data`.
+    fn fit(&self, data: &Interactions, params: &Value, ctx: &FitContext) -> Result<Fitted>;
+    /// Rebuilds a model from the blobs it saved, for `n_users` x `n_items` training data.
+    fn load(
+        &self,
+        params: &Value,
+        artifact: &mut Artifact,
+        n_users: usize,
+        n_items: usize,
+    ) -> Result<Box<dyn Model>>;
+}
+
+/// A trained model. Scoring never allocates per item beyond `out`.
+pub trait Model: Send + Sync {
+    /// Writes a score for every item into `out` (`out.len()` = number of items) for a user
+    /// given by training index (`None` when the user was not in the training data) and by the
+    /// items they interacted with. Returns `false` when it cannot score this user; the caller
+    /// then falls back to popularity.
+    fn score(&self, user: Option<u32>, history: &[(u32, f32)], out: &mut [f32]) -> bool;
+    /// Scores items by similarity to `item` into `out`; items that are not similar at all get
+    /// -inf. Returns `false` when the model has no notion of item similarity.
+    fn similar(&self, _item: u32, _out: &mut [f32]) -> bool {
+        false
+    }
+    /// The parameter blobs to save.
+    fn blobs(&self) -> Vec<Blob>;
+}
+
+/// Parses an algorithm's parameter struct from JSON, refusing unknown keys.
+pub fn parse_params<T: DeserializeOwned + Default>(algorithm: &str, params: &Value) -> Result<T> {
+    match params {
+        Value::Null => Ok(T::default()),
+        Value::Object(_) => serde_json::from_value(params.clone())
+            .map_err(|e| CoreError::param(format!("{algorithm} params"), e.to_string())),
+        _ => Err(CoreError::param(
+            format!("{algorithm} params"),
+            "must be a JSON object",
+        )),
+    }
+}
+
+/// Fails with `InvalidParameter` unless `ok`.
+pub fn ensure(ok: bool, name: &str, reason: &str) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::param(name, reason))
+    }
+}
+
+/// The algorithms a build knows, by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    algorithms: BTreeMap<&'static str, Arc<dyn Algorithm>>,
+}
+
+impl Registry {
+    pub fn empty() -> Self {
+        Registry::default()
+    }
+
+    /// popularity, itemknn, als and ease.
+    pub fn builtin() -> Self {
+        let mut r = Registry::empty();
+        for a in [
+            Arc::new(popularity::Popularity) as Arc<dyn Algorithm>,
+            Arc::new(itemknn::ItemKnn),
+            Arc::new(als::Als),
+            Arc::new(ease::Ease),
+        ] {
+            r.register(a).expect("built-in algorithms are valid");
+        }
+        r
+    }
+
+    pub fn register(&mut self, algorithm: Arc<dyn Algorithm>) -> Result<()> {
+        let name = algorithm.name();
+        if algorithm.api_version() != ALGORITHM_API_VERSION {
+            return Err(CoreError::InvalidInput(format!(
+                "algorithm \"{name}\" targets algorithm API version {}, this build has {ALGORITHM_API_VERSION}",
+                algorithm.api_version()
+            )));
+        }
+        let valid = !name.is_empty()
+            && name.len() <= 32
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !valid {
+            return Err(CoreError::InvalidInput(format!(
+                "algorithm name \"{name}\" must be 1-32 characters of a-z, 0-9 and _"
+            )));
+        }
+        if self.algorithms.contains_key(name) {
+            return Err(CoreError::InvalidInput(format!(
+                "algorithm \"{name}\" is already registered"
+            )));
+        }
+        self.algorithms.insert(name, algorithm);
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Result<&dyn Algorithm> {
+        self.algorithms
+            .get(name)
+            .map(|a| a.as_ref())
+            .ok_or_else(|| CoreError::UnknownAlgorithm(name.to_string()))
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.algorithms.keys().copied().collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &dyn Algorithm> {
+        self.algorithms.values().map(|a| a.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_registry_has_four_algorithms() {
+        let r = Registry::builtin();
+        assert_eq!(r.names(), vec!["als", "ease", "itemknn", "popularity"]);
+        assert!(matches!(r.get("svd"), Err(CoreError::UnknownAlgorithm(_))));
+    }
+
+    #[test]
+    fn registry_refuses_duplicates_and_bad_names() {
+        let mut r = Registry::builtin();
+        assert!(r.register(Arc::new(als::Als)).is_err());
+    }
+
+    #[test]
+    fn every_builtin_refuses_unknown_and_mistyped_params() {
+        let r = Registry::builtin();
+        for a in r.iter() {
+            assert!(
+                a.validate(&serde_json::json!({"no_such_param": 1}))
+                    .is_err(),
+                "{}",
+                a.name()
+            );
+            assert!(
+                a.validate(&serde_json::json!([1, 2])).is_err(),
+                "{}",
+                a.name()
+            );
+            let defaults = a.validate(&Value::Null).unwrap();
+            assert_eq!(a.validate(&defaults).unwrap(), defaults, "{}", a.name());
+        }
+    }
+}

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: BUSL-1.1
+//! Popularity: items ranked by how many users interacted with them, optionally with
+//! exponential time decay ("trending").
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{ensure, parse_params, Algorithm, FitContext, Fitted, Model};
+use crate::artifact::{Artifact, Blob};
+use crate::data::Interactions;
+use crate::error::Result;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PopularityParams {
+    /// With a half-life, an interaction `age` seconds before `reference_time` counts
+    /// `0.5^(age / half_life)`; without, every user counts 1.
+    pub half_life_days: Option<f64>,
+    /// Unix seconds the ages are measured from; defaults to the latest interaction.
+    pub reference_time: Option<i64>,
+}
+
+pub struct Popularity;
+
+struct PopularityModel {
+    scores: Vec<f32>,
+}
+
+impl Algorithm for Popularity {
+    fn name(&self) -> &'static str {
+        "popularity"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn summary(&self) -> &'static str {
+        "most popular items, optionally time-decayed (trending)"
+    }
+
+    fn validate(&self, params: &Value) -> Result<Value> {
+        let p: PopularityParams = parse_params(self.name(), params)?;
+        if let Some(h) = p.half_life_days {
+            ensure(
+                h.is_finite() && h > 0.0,
+                "half_life_days",
+                "must be a positive number of days",
+            )?;
+        }
+        Ok(serde_json::to_value(p).expect("plain struct serialises"))
+    }
+
+    fn fit(&self, data: &Interactions, params: &Value, ctx: &FitContext) -> Result<Fitted> {
+        let p: PopularityParams = parse_params(self.name(), params)?;
+        let reference = p.reference_time.or(data.max_timestamp()).unwrap_or(0);
+        let by_user = &data.by_user;
+        let mut scores = vec![0f64; data.n_items()];
+        for (entry, &item) in by_user.indices.iter().enumerate() {
+            scores[item as usize] += match p.half_life_days {
+                None => 1.0,
+                Some(days) => {
+                    let age = (reference - data.timestamps[entry]) as f64;
+                    0.5f64.powf(age / (days * 86_400.0))
+                }
+            };
+        }
+        ctx.report("popularity", 1, 1)?;
+        Ok(Fitted {
+            model: Box::new(PopularityModel {
+                scores: scores.into_iter().map(|s| s as f32).collect(),
+            }),
+            params: self.validate(params)?,
+        })
+    }
+
+    fn load(
+        &self,
+        _params: &Value,
+        artifact: &mut Artifact,
+        _n_users: usize,
+        n_items: usize,
+    ) -> Result<Box<dyn Model>> {
+        Ok(Box::new(PopularityModel {
+            scores: artifact.take_f32("scores", &[n_items])?,
+        }))
+    }
+}
+
+impl Model for PopularityModel {
+    fn score(&self, _user: Option<u32>, _history: &[(u32, f32)], out: &mut [f32]) -> bool {
+        out.copy_from_slice(&self.scores);
+        true
+    }
+
+    fn blobs(&self) -> Vec<Blob> {
+        vec![Blob::f32(
+            "scores",
+            vec![self.scores.len()],
+            self.scores.clone(),
+        )]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::RawInteraction;
+
+    fn data() -> Interactions {
+        let day = 86_400;
+        // item "old": 3 users 20 days ago; item "new": 2 users today
+        let rows = [
+            ("a", "old", 0),
+            ("b", "old", 0),
+            ("c", "old", 0),
+            ("a", "new", 20 * day),
+            ("b", "new", 20 * day),
+        ];
+        Interactions::from_raw(rows.iter().map(|&(u, i, t)| RawInteraction {
+            user: u.into(),
+            item: i.into(),
+            weight: 1.0,
+            timestamp: t,
+        }))
+        .unwrap()
+    }
+
+    fn scores(params: Value) -> Vec<f32> {
+        let fitted = Popularity
+            .fit(&data(), &params, &FitContext::silent())
+            .unwrap();
+        let mut out = vec![0.0; 2];
+        fitted.model.score(None, &[], &mut out);
+        out // items sorted: ["new", "old"]
+    }
+
+    #[test]
+    fn counts_users() {
+        assert_eq!(scores(Value::Null), vec![2.0, 3.0]);
+    }
+
+    #[test]
+    fn decay_halves_per_half_life() {
+        // old: 3 * 0.5^(20/10) = 0.75; new: 2
+        assert_eq!(
+            scores(serde_json::json!({"half_life_days": 10.0})),
+            vec![2.0, 0.75]
+        );
+    }
+
+    #[test]
+    fn rejects_nonpositive_half_life() {
+        for h in [0.0, -1.0] {
+            assert!(Popularity
+                .validate(&serde_json::json!({"half_life_days": h}))
+                .is_err());
+        }
+    }
+}
