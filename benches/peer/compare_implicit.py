@@ -13,6 +13,13 @@ metric code is the same. Timings are medians over --repeat runs of the fit alone
 `fit_seconds` from the model manifest; implicit: the `fit` call); wall time of the whole
 `recsys train` process (file parsing included) is reported too.
 
+Memory: `recsys train` counts its own heap (a counting global allocator) and prints the peak
+of the whole process, reading and saving included; it is compared with one CSR copy of the
+train matrix (int32 indices, float32 values, int64 row pointers) plus the user and item
+factors in float32. Peak RSS is reported next to it: the process's own VmHWM where Linux
+reports it, else wait4's figure, which also counts the pages this Python process had when
+it started the child and so overstates small runs.
+
 implicit's own advice is followed: OPENBLAS_NUM_THREADS=1, implicit's threads = all cores.
 """
 import argparse
@@ -121,21 +128,28 @@ def bench_als(args, recsys, work, data, train, test):
 
     params = {"factors": args.factors, "iterations": args.iterations,
               "regularization": args.regularization, "alpha": args.alpha, "seed": 42}
-    ours_fit, ours_wall, ours_rss = [], [], 0.0
+    ours_fit, ours_wall, ours_rss, ours_heap = [], [], 0.0, 0.0
     model_dir = os.path.join(work, "als-model")
     for _ in range(args.repeat):
         out, wall, rss = run_rss([recsys, "-q", "train", "-i", train, "-a", "als", "-p", json.dumps(params), "-o", model_dir])
-        ours_fit.append(json.loads(out)["fit_seconds"])
+        summary = json.loads(out)
+        ours_fit.append(summary["fit_seconds"])
         ours_wall.append(wall)
-        ours_rss = max(ours_rss, rss)
+        # The process's own VmHWM when it reports one: wait4's figure also counts this
+        # (large) Python process's pages, which the child inherits until it execs.
+        ours_rss = max(ours_rss, summary.get("peak_rss_mib", rss))
+        ours_heap = max(ours_heap, summary.get("peak_heap_mib", float("nan")))
     recs = os.path.join(work, "als-recs.tsv")
     _, err, _ = run([recsys, "recommend", "-m", model_dir, "-i", train, "--users-from", test, "-k", str(args.k), "-o", recs])
     ours_metrics = score(recsys, train, test, recs, args.k, args.diversity)
 
+    # implicit's confidence is alpha * w, ours 1 + alpha * w: --implicit-alpha lets both solve
+    # the same problem (ours at alpha 0 = implicit at alpha 1 on unit weights).
+    implicit_alpha = args.alpha if args.implicit_alpha is None else args.implicit_alpha
     theirs_fit = []
     for _ in range(args.repeat):
         m = AlternatingLeastSquares(factors=args.factors, iterations=args.iterations,
-                                    regularization=args.regularization, alpha=args.alpha,
+                                    regularization=args.regularization, alpha=implicit_alpha,
                                     use_cg=True, calculate_training_loss=False, random_state=42)
         start = time.perf_counter()
         m.fit(data.user_items, show_progress=False)
@@ -153,8 +167,11 @@ def bench_als(args, recsys, work, data, train, test):
         "implicit_fit_s": median(theirs_fit), "fit_ratio": median(ours_fit) / median(theirs_fit),
         "recsys_ndcg": ours_metrics["ndcg"], "implicit_ndcg": theirs_metrics["ndcg"],
         "ndcg_delta": ours_metrics["ndcg"] - theirs_metrics["ndcg"],
-        "recsys_peak_rss_mib": ours_rss,
+        "recsys_peak_rss_mib": ours_rss, "recsys_peak_heap_mib": ours_heap,
+        "recsys_data_mib": summary.get("data_mib"), "recsys_model_mib": summary.get("model_mib"),
+        "matrix_mib": matrix_mib, "factors_mib": factors_mib,
         "matrix_plus_factors_mib": matrix_mib + factors_mib,
+        "implicit_alpha": implicit_alpha,
         "recsys_metrics": ours_metrics, "implicit_metrics": theirs_metrics,
         "recsys_recommend": err.strip().splitlines()[-1] if err.strip() else "",
     }
@@ -255,7 +272,9 @@ def main():
     ap.add_argument("--factors", type=int, default=64)
     ap.add_argument("--iterations", type=int, default=15)
     ap.add_argument("--regularization", type=float, default=0.05)
-    ap.add_argument("--alpha", type=float, default=1.0)
+    ap.add_argument("--alpha", type=float, default=1.0, help="recsys confidence 1 + alpha * w")
+    ap.add_argument("--implicit-alpha", type=float, default=None,
+                    help="implicit's alpha (confidence alpha * w); default: the same as --alpha")
     ap.add_argument("--neighbors", type=int, default=50)
     ap.add_argument("--ease-lambda", type=float, default=250.0)
     ap.add_argument("--k", type=int, default=10)
@@ -296,8 +315,12 @@ def main():
     if "als" in results:
         a = results["als"]
         print(f"ALS fit      recsys {a['recsys_fit_s']:.3f} s (process {a['recsys_train_wall_s']:.3f} s)  implicit {a['implicit_fit_s']:.3f} s  ratio {a['fit_ratio']:.2f}")
-        print(f"ALS NDCG@{args.k}  recsys {a['recsys_ndcg']:.4f}  implicit {a['implicit_ndcg']:.4f}  delta {a['ndcg_delta']:+.4f}")
-        print(f"ALS memory   recsys peak RSS {a['recsys_peak_rss_mib']:.1f} MiB; matrix + factors {a['matrix_plus_factors_mib']:.1f} MiB; ratio {a['recsys_peak_rss_mib'] / a['matrix_plus_factors_mib']:.2f}")
+        print(f"ALS NDCG@{args.k}  recsys {a['recsys_ndcg']:.4f} (alpha {args.alpha:g})  implicit {a['implicit_ndcg']:.4f} (alpha {a['implicit_alpha']:g})  delta {a['ndcg_delta']:+.4f}")
+        mf = a['matrix_plus_factors_mib']
+        print(f"ALS memory   matrix {a['matrix_mib']:.1f} MiB (one CSR) + factors {a['factors_mib']:.1f} MiB = {mf:.1f} MiB")
+        print(f"             recsys peak heap {a['recsys_peak_heap_mib']:.1f} MiB (ratio {a['recsys_peak_heap_mib'] / mf:.2f}); "
+              f"peak RSS {a['recsys_peak_rss_mib']:.1f} MiB (ratio {a['recsys_peak_rss_mib'] / mf:.2f}); "
+              f"in-memory matrices {a['recsys_data_mib']:.1f} MiB; saved model {a['recsys_model_mib']:.1f} MiB")
     if "itemknn" in results:
         k = results["itemknn"]
         print(f"kNN fit      recsys {k['recsys_fit_s']:.3f} s  implicit {k['implicit_fit_s']:.3f} s  ratio {k['fit_ratio']:.2f}")

@@ -6,7 +6,8 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use recsys_core::RawInteraction;
+use recsys_core::data::InteractionsBuilder;
+use recsys_core::{Interactions, RawInteraction};
 
 use crate::error::CliError;
 
@@ -37,12 +38,59 @@ fn find(headers: &[String], names: &[&str]) -> Option<usize> {
     headers.iter().position(|h| names.contains(&h.as_str()))
 }
 
-/// Reads every interaction of `path` (`-` for standard input).
+/// One parsed line, borrowing from the reader's line buffer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Row<'a> {
+    pub user: &'a str,
+    pub item: &'a str,
+    pub weight: f32,
+    pub timestamp: i64,
+}
+
+/// Reads the interactions of `path` into training data, interning ids as they arrive: the
+/// file is never held in memory as rows of strings.
 pub fn read_interactions(
     path: &Path,
     columns: &Columns,
-    mut on_line: impl FnMut(u64),
+    on_line: impl FnMut(u64),
+) -> Result<Interactions, CliError> {
+    let mut builder = InteractionsBuilder::new();
+    read_rows(path, columns, on_line, |r| {
+        builder
+            .push(r.user, r.item, r.weight, r.timestamp)
+            .map_err(|e| e.to_string())
+    })?;
+    Ok(builder.build()?)
+}
+
+/// Reads every interaction of `path` as owned rows, for the few callers that need the file's
+/// own rows rather than the merged matrix.
+pub fn read_raw(
+    path: &Path,
+    columns: &Columns,
+    on_line: impl FnMut(u64),
 ) -> Result<Vec<RawInteraction>, CliError> {
+    let mut out = Vec::new();
+    read_rows(path, columns, on_line, |r| {
+        out.push(RawInteraction {
+            user: r.user.to_string(),
+            item: r.item.to_string(),
+            weight: r.weight,
+            timestamp: r.timestamp,
+        });
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Parses `path` (`-` for standard input) and hands each row to `sink`; an error from the
+/// sink is reported with the line number. Returns the number of rows.
+pub fn read_rows(
+    path: &Path,
+    columns: &Columns,
+    mut on_line: impl FnMut(u64),
+    mut sink: impl FnMut(Row<'_>) -> Result<(), String>,
+) -> Result<u64, CliError> {
     let display = path.display().to_string();
     let source: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin())
@@ -51,7 +99,8 @@ pub fn read_interactions(
             File::open(path).map_err(|e| CliError::Input(format!("cannot open {display}: {e}")))?,
         )
     };
-    let mut reader = BufReader::with_capacity(1 << 20, source);
+    // Large enough that reads are few, small enough not to show in the peak heap of small files.
+    let mut reader = BufReader::with_capacity(256 << 10, source);
     let bad = |line: u64, why: String| CliError::Input(format!("{display}:{line}: {why}"));
 
     let mut header = String::new();
@@ -88,7 +137,7 @@ pub fn read_interactions(
     };
     let time_col = find(&headers, TIME_NAMES);
 
-    let mut out = Vec::new();
+    let mut rows = 0u64;
     let mut line = String::new();
     let mut number = 1u64;
     loop {
@@ -104,24 +153,38 @@ pub fn read_interactions(
         if text.is_empty() {
             continue;
         }
-        let fields: Vec<&str> = text.split(delimiter).collect();
-        if fields.len() != headers.len() {
+        let (mut user, mut item, mut weight_text, mut time_text) = ("", "", None, None);
+        let mut fields = 0;
+        for (c, field) in text.split(delimiter).enumerate() {
+            if c == user_col {
+                user = field.trim();
+            } else if c == item_col {
+                item = field.trim();
+            }
+            if Some(c) == weight_col {
+                weight_text = Some(field);
+            }
+            if Some(c) == time_col {
+                time_text = Some(field);
+            }
+            fields += 1;
+        }
+        if fields != headers.len() {
             return Err(bad(
                 number,
-                format!("expected {} fields, found {}", headers.len(), fields.len()),
+                format!("expected {} fields, found {fields}", headers.len()),
             ));
         }
-        let user = fields[user_col].trim();
-        let item = fields[item_col].trim();
         if user.is_empty() || item.is_empty() {
             return Err(bad(number, "empty user or item".into()));
         }
-        let weight = match weight_col {
+        let weight = match weight_text {
             None => 1.0,
-            Some(c) => {
-                let w: f32 = fields[c].trim().parse().map_err(|_| {
-                    bad(number, format!("weight \"{}\" is not a number", fields[c]))
-                })?;
+            Some(text) => {
+                let w: f32 = text
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad(number, format!("weight \"{text}\" is not a number")))?;
                 if !w.is_finite() || w <= 0.0 {
                     return Err(bad(
                         number,
@@ -131,12 +194,12 @@ pub fn read_interactions(
                 w
             }
         };
-        let timestamp = match time_col {
+        let timestamp = match time_text {
             None => 0,
-            Some(c) => parse_timestamp(fields[c].trim()).ok_or_else(|| {
+            Some(text) => parse_timestamp(text.trim()).ok_or_else(|| {
                 bad(
                     number,
-                    format!("timestamp \"{}\" is not a number of seconds", fields[c]),
+                    format!("timestamp \"{text}\" is not a number of seconds"),
                 )
             })?,
         };
@@ -145,22 +208,24 @@ pub fn read_interactions(
         {
             return Err(bad(number, e.to_string()));
         }
-        out.push(RawInteraction {
-            user: user.to_string(),
-            item: item.to_string(),
+        sink(Row {
+            user,
+            item,
             weight,
             timestamp,
-        });
+        })
+        .map_err(|why| bad(number, why))?;
+        rows += 1;
         if number.is_multiple_of(100_000) {
             on_line(number);
         }
     }
-    if out.is_empty() {
+    if rows == 0 {
         return Err(CliError::Input(format!(
             "{display}: no interactions after the header"
         )));
     }
-    Ok(out)
+    Ok(rows)
 }
 
 /// Unix seconds, written as an integer or a float (`881250949` or `881250949.0`).
@@ -176,16 +241,56 @@ fn parse_timestamp(s: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
-    fn read(text: &str, columns: &Columns) -> Result<Vec<RawInteraction>, CliError> {
-        let path = std::env::temp_dir().join(format!(
-            "recsys-input-{}-{}.txt",
-            std::process::id(),
-            text.len()
-        ));
+    fn temp_file(text: &str) -> std::path::PathBuf {
+        // Tests run in parallel: every file gets its own name.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("recsys-input-{}-{n}.txt", std::process::id()));
         std::fs::write(&path, text).unwrap();
-        let r = read_interactions(&path, columns, |_| {});
+        path
+    }
+
+    fn read(text: &str, columns: &Columns) -> Result<Vec<RawInteraction>, CliError> {
+        let path = temp_file(text);
+        let r = read_raw(&path, columns, |_| {});
         std::fs::remove_file(&path).unwrap();
         r
+    }
+
+    #[test]
+    fn reads_into_merged_training_data() {
+        let path = temp_file("item,weight,user\nx,2,b\ny,1,a\nx,0.5,b\n");
+        let data = read_interactions(&path, &Columns::default(), |_| {}).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(data.users.ids(), ["a", "b"]);
+        assert_eq!(data.items.ids(), ["x", "y"]);
+        assert_eq!(data.by_user.row(1), (&[0u32][..], &[2.5f32][..]));
+        assert_eq!(data.nnz(), 2);
+    }
+
+    #[test]
+    fn sink_errors_carry_the_line_number() {
+        let path = temp_file("user\titem\nu\ti\nv\tj\n");
+        let mut seen = Vec::new();
+        let err = read_rows(
+            &path,
+            &Columns::default(),
+            |_| {},
+            |r| {
+                seen.push(r.user.to_string());
+                if r.user == "v" {
+                    Err("refused".into())
+                } else {
+                    Ok(())
+                }
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert!(err.ends_with(":3: refused"), "{err}");
+        assert_eq!(seen, ["u", "v"]);
     }
 
     #[test]

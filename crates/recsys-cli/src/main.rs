@@ -2,10 +2,13 @@
 //! `recsys`: train, recommend and evaluate recommenders on interaction files.
 
 mod error;
-mod evaluation;
 mod generate;
+mod heap;
 mod input;
 mod progress;
+
+#[global_allocator]
+static HEAP: heap::Counting = heap::Counting;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -19,9 +22,9 @@ use recsys_eval::{Report, ReportRow, SplitStrategy};
 use serde_json::Value;
 
 use crate::error::CliError;
-use crate::evaluation::{events_of, interactions_of, prepare, recommend_test_users, score_lists};
-use crate::input::{read_interactions, Columns};
+use crate::input::{read_interactions, read_raw, read_rows, Columns};
 use crate::progress::Bars;
+use recsys_core::offline::{events_of, Holdout};
 
 #[derive(Parser)]
 #[command(
@@ -255,19 +258,43 @@ fn main() {
     }
 }
 
-fn read(args: &InputArgs, bars: &Bars) -> Result<Vec<RawInteraction>, CliError> {
-    read_path(&args.input, args.weight_column.clone(), bars)
+fn read(args: &InputArgs, bars: &Bars) -> Result<Interactions, CliError> {
+    let bar = bars.reading(&args.input.display().to_string());
+    let columns = Columns {
+        weight: args.weight_column.clone(),
+    };
+    let data = read_interactions(&args.input, &columns, |n| bar.set_position(n));
+    bar.finish_and_clear();
+    data
 }
 
-fn read_path(
-    path: &Path,
-    weight: Option<String>,
-    bars: &Bars,
-) -> Result<Vec<RawInteraction>, CliError> {
+fn read_path(path: &Path, bars: &Bars) -> Result<Vec<RawInteraction>, CliError> {
     let bar = bars.reading(&path.display().to_string());
-    let rows = read_interactions(path, &Columns { weight }, |n| bar.set_position(n));
+    let rows = read_raw(path, &Columns::default(), |n| bar.set_position(n));
     bar.finish_and_clear();
     rows
+}
+
+/// The distinct users of an interaction file, sorted.
+fn read_user_ids(path: &Path, bars: &Bars) -> Result<Vec<String>, CliError> {
+    let bar = bars.reading(&path.display().to_string());
+    let mut ids: HashSet<String> = HashSet::new();
+    let read = read_rows(
+        path,
+        &Columns::default(),
+        |n| bar.set_position(n),
+        |r| {
+            if !ids.contains(r.user) {
+                ids.insert(r.user.to_string());
+            }
+            Ok(())
+        },
+    );
+    bar.finish_and_clear();
+    read?;
+    let mut ids: Vec<String> = ids.into_iter().collect();
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 fn parse_params(text: &str) -> Result<Value, CliError> {
@@ -312,14 +339,15 @@ fn create(path: &Path) -> Result<BufWriter<File>, CliError> {
     })?))
 }
 
+const MIB: f64 = (1 << 20) as f64;
+
 fn train(a: TrainArgs, bars: &Bars) -> Result<(), CliError> {
     let registry = Registry::builtin();
     registry.get(&a.algorithm)?;
     let params = parse_params(&a.params)?;
-    let data = Interactions::from_raw(read(&a.input, bars)?)?;
+    let data = read(&a.input, bars)?;
     let model = fit(&registry, &a.algorithm, &params, &data, bars)?;
-    model.save_dir(&a.output)?;
-    let summary = serde_json::json!({
+    let mut summary = serde_json::json!({
         "model": a.output,
         "algorithm": model.algorithm(),
         "params": model.manifest.params,
@@ -327,24 +355,44 @@ fn train(a: TrainArgs, bars: &Bars) -> Result<(), CliError> {
         "items": data.n_items(),
         "interactions": data.nnz(),
         "fit_seconds": model.manifest.metrics.get("fit_seconds"),
+        "data_mib": data.matrix_bytes() as f64 / MIB,
+        "ids_mib": (data.users.heap_bytes() + data.items.heap_bytes()) as f64 / MIB,
     });
+    // Done with the data and the model: free the one and move the other into the files, so
+    // saving needs no second copy of either.
+    drop(data);
+    model.into_dir(&a.output)?;
+    summary["model_mib"] = (dir_bytes(&a.output) as f64 / MIB).into();
+    summary["peak_heap_mib"] = (heap::peak_bytes() as f64 / MIB).into();
+    if let Some(rss) = heap::peak_rss_bytes() {
+        summary["peak_rss_mib"] = (rss as f64 / MIB).into();
+    }
     println!("{summary}");
     Ok(())
+}
+
+/// Total size of the regular files under `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 fn recommend(a: RecommendArgs, bars: &Bars) -> Result<(), CliError> {
     let registry = Registry::builtin();
     recsys_core::trained::check_k(a.k)?;
     let model = TrainedModel::load_dir(&registry, &a.model)?;
-    let data = Interactions::from_raw(read(&a.input, bars)?)?;
+    let data = read(&a.input, bars)?;
     let users: Vec<String> = if let Some(path) = &a.users_from {
-        let mut ids: Vec<String> = read_path(path, None, bars)?
-            .into_iter()
-            .map(|r| r.user)
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
+        read_user_ids(path, bars)?
     } else if a.users.is_empty() {
         data.users.ids().to_vec()
     } else {
@@ -433,13 +481,13 @@ fn eval(a: EvalArgs, bars: &Bars) -> Result<(), CliError> {
     recsys_core::trained::check_k(a.k)?;
     let params = params_by_algorithm(&a.params, &a.algorithms)?;
     let strategy = a.split.strategy()?;
-    let prepared = prepare(read(&a.input, bars)?, &strategy)?;
+    let prepared = Holdout::split(&read(&a.input, bars)?, &strategy)?;
     let mut rows = Vec::new();
     for name in &a.algorithms {
         let p = params.get(name).cloned().unwrap_or(Value::Null);
         let model = fit(&registry, name, &p, &prepared.train, bars)?;
-        let (lists, recommend_seconds) = recommend_test_users(&model, &prepared, a.k)?;
-        let metrics = score_lists(&prepared, &lists, a.k, !a.no_diversity)?;
+        let (lists, recommend_seconds) = prepared.recommend_test_users(&model, a.k)?;
+        let metrics = prepared.score(&lists, a.k, !a.no_diversity)?;
         rows.push(ReportRow {
             algorithm: name.clone(),
             params: model.manifest.params.clone(),
@@ -499,7 +547,7 @@ fn write_events(
 
 fn split(a: SplitArgs, bars: &Bars) -> Result<(), CliError> {
     let strategy = a.split.strategy()?;
-    let full = Interactions::from_raw(read(&a.input, bars)?)?;
+    let full = read(&a.input, bars)?;
     let s = recsys_eval::split(&events_of(&full), &strategy)?;
     write_events(&a.train_out, &full, &s.train)?;
     write_events(&a.test_out, &full, &s.test)?;
@@ -512,8 +560,8 @@ fn split(a: SplitArgs, bars: &Bars) -> Result<(), CliError> {
 
 fn score(a: ScoreArgs, bars: &Bars) -> Result<(), CliError> {
     recsys_core::trained::check_k(a.k)?;
-    let train_raw = read_path(&a.train, None, bars)?;
-    let test_raw = read_path(&a.test, None, bars)?;
+    let train_raw = read_path(&a.train, bars)?;
+    let test_raw = read_path(&a.test, bars)?;
     // One index space over train and test, as in `eval`.
     let full = Interactions::from_raw(train_raw.iter().chain(&test_raw).cloned())?;
     let index = |rows: &[RawInteraction]| -> Vec<recsys_eval::Event> {
@@ -529,15 +577,9 @@ fn score(a: ScoreArgs, bars: &Bars) -> Result<(), CliError> {
             .collect()
     };
     let (train_events, test_events) = (index(&train_raw), index(&test_raw));
-    let train = interactions_of(&full.users, &full.items, &train_events)?;
-    let prepared = evaluation::Prepared {
-        train,
-        relevant: recsys_eval::metrics::relevant_from_events(&test_events),
-        train_events,
-        test_events,
-    };
+    let prepared = Holdout::from_events(&full.users, &full.items, train_events, test_events)?;
     let lists = read_ranked_lists(&a.recommendations, &full)?;
-    let metrics = score_lists(&prepared, &lists, a.k, !a.no_diversity)?;
+    let metrics = prepared.score(&lists, a.k, !a.no_diversity)?;
     println!(
         "{}",
         serde_json::to_string(&metrics).map_err(|e| CliError::Io(e.to_string()))?

@@ -2,7 +2,8 @@
 //! Interactions as sparse matrices: users x items (CSR) and its transpose, plus the maps
 //! between external string ids and dense indices.
 
-use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 
 use crate::error::{CoreError, Result};
 
@@ -11,43 +12,178 @@ pub const MAX_ID_BYTES: usize = 512;
 
 /// Bidirectional map between external ids and dense indices `0..len`.
 /// Indices follow the sorted order of the ids, so a model does not depend on input order.
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// Cloning is cheap (the map is shared), so the training data and every model trained on it
+/// hold one copy of the ids between them.
+#[derive(Clone, Default)]
 pub struct IdMap {
-    ids: Vec<String>,
-    index: HashMap<String, u32>,
+    inner: Arc<IdTable>,
 }
 
 impl IdMap {
     /// Builds a map from ids that must be unique.
     pub fn from_ids(ids: Vec<String>) -> Result<Self> {
-        let mut index = HashMap::with_capacity(ids.len());
-        for (i, id) in ids.iter().enumerate() {
+        for id in &ids {
             validate_id(id)?;
-            if index.insert(id.clone(), i as u32).is_some() {
+        }
+        let mut table = IdTable::with_capacity(ids.len());
+        for id in ids {
+            if table.get(&id).is_some() {
                 return Err(CoreError::InvalidInput(format!("duplicate id \"{id}\"")));
             }
+            table.insert_new(id)?;
         }
-        Ok(IdMap { ids, index })
+        Ok(IdMap {
+            inner: Arc::new(table),
+        })
     }
 
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.inner.ids.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.inner.ids.is_empty()
     }
 
     pub fn get(&self, id: &str) -> Option<u32> {
-        self.index.get(id).copied()
+        self.inner.get(id)
     }
 
     pub fn id(&self, index: u32) -> &str {
-        &self.ids[index as usize]
+        &self.inner.ids[index as usize]
     }
 
     pub fn ids(&self) -> &[String] {
-        &self.ids
+        &self.inner.ids
+    }
+
+    /// The ids, moved out when no other clone shares them, copied otherwise.
+    pub fn into_ids(self) -> Vec<String> {
+        match Arc::try_unwrap(self.inner) {
+            Ok(table) => table.ids,
+            Err(shared) => shared.ids.clone(),
+        }
+    }
+
+    /// Approximate heap bytes of the map (ids and index).
+    pub fn heap_bytes(&self) -> usize {
+        self.inner.heap_bytes()
+    }
+}
+
+impl PartialEq for IdMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.ids() == other.ids()
+    }
+}
+
+impl std::fmt::Debug for IdMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdMap").field("ids", &self.ids()).finish()
+    }
+}
+
+/// Ids in index order plus an open-addressing index over them. The index holds positions,
+/// not copies of the ids, so each id is stored once (a `HashMap<String, u32>` next to the
+/// `Vec<String>` would store it twice).
+#[derive(Default)]
+struct IdTable {
+    ids: Vec<String>,
+    /// Positions into `ids`, or `EMPTY`; the length is a power of two, at most half full.
+    slots: Vec<u32>,
+    hasher: RandomState,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+impl IdTable {
+    fn with_capacity(n: usize) -> Self {
+        let mut t = IdTable {
+            ids: Vec::with_capacity(n),
+            ..IdTable::default()
+        };
+        t.rehash((n * 2).next_power_of_two().max(16));
+        t
+    }
+
+    fn slot_of(&self, id: &str) -> usize {
+        self.hasher.hash_one(id) as usize & (self.slots.len() - 1)
+    }
+
+    fn get(&self, id: &str) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut s = self.slot_of(id);
+        loop {
+            match self.slots[s] {
+                EMPTY => return None,
+                i if self.ids[i as usize] == id => return Some(i),
+                _ => s = (s + 1) & mask,
+            }
+        }
+    }
+
+    /// Appends an id known to be absent and returns its position.
+    fn insert_new(&mut self, id: String) -> Result<u32> {
+        let i = u32::try_from(self.ids.len())
+            .ok()
+            .filter(|&i| i != EMPTY)
+            .ok_or_else(|| CoreError::TooLarge("more than 2^32 - 1 ids".into()))?;
+        if (self.ids.len() + 1) * 2 > self.slots.len() {
+            self.rehash((self.slots.len() * 2).max(16));
+        }
+        let mask = self.slots.len() - 1;
+        let mut s = self.slot_of(&id);
+        while self.slots[s] != EMPTY {
+            s = (s + 1) & mask;
+        }
+        self.slots[s] = i;
+        self.ids.push(id);
+        Ok(i)
+    }
+
+    fn rehash(&mut self, size: usize) {
+        // Grown in place rather than replaced: with glibc, freeing a large block raises the
+        // size below which later blocks come from the heap instead of their own mapping, and
+        // heap blocks freed later (the builder's chunks) then stay resident.
+        self.slots.clear();
+        self.slots.resize(size, EMPTY);
+        let mask = size - 1;
+        for (i, id) in self.ids.iter().enumerate() {
+            let mut s = self.hasher.hash_one(id.as_str()) as usize & mask;
+            while self.slots[s] != EMPTY {
+                s = (s + 1) & mask;
+            }
+            self.slots[s] = i as u32;
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.ids.capacity() * std::mem::size_of::<String>()
+            + self.ids.iter().map(String::capacity).sum::<usize>()
+            + self.slots.capacity() * 4
+    }
+
+    /// Sorts the ids; returns the sorted table and `remap[old position] = new position`.
+    fn into_sorted(mut self) -> (IdTable, Vec<u32>) {
+        let mut order: Vec<u32> = (0..self.ids.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.ids[a as usize].cmp(&self.ids[b as usize]));
+        let mut remap = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            remap[old as usize] = new as u32;
+        }
+        let ids: Vec<String> = order
+            .iter()
+            .map(|&old| std::mem::take(&mut self.ids[old as usize]))
+            .collect();
+        drop(order);
+        self.ids = ids;
+        let size = self.slots.len();
+        self.rehash(size);
+        (self, remap)
     }
 }
 
@@ -84,30 +220,6 @@ impl Csr {
     pub fn row(&self, r: usize) -> (&[u32], &[f32]) {
         let (a, b) = (self.indptr[r], self.indptr[r + 1]);
         (&self.indices[a..b], &self.values[a..b])
-    }
-
-    /// Builds from triplets that are already sorted by (row, col) and unique.
-    fn from_sorted(
-        n_rows: usize,
-        n_cols: usize,
-        rows: &[u32],
-        cols: Vec<u32>,
-        values: Vec<f32>,
-    ) -> Self {
-        let mut indptr = vec![0usize; n_rows + 1];
-        for &r in rows {
-            indptr[r as usize + 1] += 1;
-        }
-        for r in 0..n_rows {
-            indptr[r + 1] += indptr[r];
-        }
-        Csr {
-            n_rows,
-            n_cols,
-            indptr,
-            indices: cols,
-            values,
-        }
     }
 
     /// The transpose, with sorted indices per row.
@@ -188,62 +300,51 @@ impl Interactions {
     /// Weights must be finite and positive: a zero or negative confidence has no meaning for
     /// implicit feedback and silently breaks ALS.
     pub fn from_raw(raw: impl IntoIterator<Item = RawInteraction>) -> Result<Self> {
-        let mut user_tmp: HashMap<String, u32> = HashMap::new();
-        let mut item_tmp: HashMap<String, u32> = HashMap::new();
-        let mut triples: Vec<(u32, u32, f32, i64)> = Vec::new();
+        let mut builder = InteractionsBuilder::new();
         for r in raw {
-            validate_weight(r.weight)?;
-            let u = intern(&mut user_tmp, r.user)?;
-            let i = intern(&mut item_tmp, r.item)?;
-            triples.push((u, i, r.weight, r.timestamp));
+            builder.push(&r.user, &r.item, r.weight, r.timestamp)?;
         }
-        let (users, user_remap) = sorted_map(user_tmp)?;
-        let (items, item_remap) = sorted_map(item_tmp)?;
-        for t in &mut triples {
-            t.0 = user_remap[t.0 as usize];
-            t.1 = item_remap[t.1 as usize];
-        }
-        Self::from_indexed(users, items, triples)
+        builder.build()
     }
 
     /// Builds from interactions already mapped to dense indices of `users` and `items`.
     pub fn from_indexed(
         users: IdMap,
         items: IdMap,
-        mut triples: Vec<(u32, u32, f32, i64)>,
+        triples: Vec<(u32, u32, f32, i64)>,
     ) -> Result<Self> {
+        let mut counts = vec![0usize; users.len() + 1];
         for &(u, i, w, _) in &triples {
             if u as usize >= users.len() || i as usize >= items.len() {
                 return Err(CoreError::InvalidInput("index out of range".into()));
             }
             validate_weight(w)?;
+            counts[u as usize + 1] += 1;
         }
-        triples.sort_unstable_by_key(|t| (t.0, t.1));
-        let mut rows = Vec::with_capacity(triples.len());
-        let mut cols = Vec::with_capacity(triples.len());
-        let mut vals: Vec<f32> = Vec::with_capacity(triples.len());
-        let mut stamps: Vec<i64> = Vec::with_capacity(triples.len());
+        let mut rows = RowScatter::new(counts);
         for (u, i, w, ts) in triples {
-            if rows.last() == Some(&u) && cols.last() == Some(&i) {
-                let last = vals.len() - 1;
-                vals[last] += w;
-                stamps[last] = stamps[last].max(ts);
-            } else {
-                rows.push(u);
-                cols.push(i);
-                vals.push(w);
-                stamps.push(ts);
-            }
+            rows.place(u, i, w, ts);
         }
-        let by_user = Csr::from_sorted(users.len(), items.len(), &rows, cols, vals);
+        let (by_user, timestamps) = rows.finish(items.len());
+        Ok(Self::assemble(users, items, by_user, timestamps))
+    }
+
+    fn assemble(users: IdMap, items: IdMap, by_user: Csr, timestamps: Vec<i64>) -> Self {
         let by_item = by_user.transpose();
-        Ok(Interactions {
+        Interactions {
             users,
             items,
             by_user,
-            timestamps: stamps,
+            timestamps,
             by_item,
-        })
+        }
+    }
+
+    /// Heap bytes of the matrices (both orientations and the timestamps), without the id maps.
+    pub fn matrix_bytes(&self) -> usize {
+        let csr =
+            |m: &Csr| m.indptr.capacity() * 8 + m.indices.capacity() * 4 + m.values.capacity() * 4;
+        csr(&self.by_user) + csr(&self.by_item) + self.timestamps.capacity() * 8
     }
 
     /// The (item, weight) pairs of one user, for scoring.
@@ -262,27 +363,221 @@ pub fn validate_weight(w: f32) -> Result<()> {
     Ok(())
 }
 
-fn intern(map: &mut HashMap<String, u32>, id: String) -> Result<u32> {
-    if let Some(&i) = map.get(&id) {
-        return Ok(i);
-    }
-    validate_id(&id)?;
-    let i =
-        u32::try_from(map.len()).map_err(|_| CoreError::TooLarge("more than 2^32 ids".into()))?;
-    map.insert(id, i);
-    Ok(i)
+/// Builds [`Interactions`] from a stream of interactions with external ids, without keeping
+/// the stream: each distinct id is stored once, each interaction as two indices, a weight and
+/// a timestamp. The result is the one [`Interactions::from_raw`] gives for the same stream.
+#[derive(Default)]
+pub struct InteractionsBuilder {
+    users: IdTable,
+    items: IdTable,
+    /// Small fixed-size chunks rather than one vector: growing a vector by doubling would
+    /// hold up to three times the entries while it copies.
+    chunks: Vec<Chunk>,
+    len: usize,
 }
 
-/// Sorts interned ids and returns the map plus `remap[temporary] = final`.
-fn sorted_map(tmp: HashMap<String, u32>) -> Result<(IdMap, Vec<u32>)> {
-    let mut pairs: Vec<(String, u32)> = tmp.into_iter().collect();
-    pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut remap = vec![0u32; pairs.len()];
-    for (final_index, (_, tmp_index)) in pairs.iter().enumerate() {
-        remap[*tmp_index as usize] = final_index as u32;
+/// Entries as (user, item, weight) and timestamps apart: 20 bytes an entry, not the 24 of a
+/// struct padded to the timestamp's alignment.
+struct Chunk {
+    entries: Vec<(u32, u32, f32)>,
+    stamps: Vec<i64>,
+}
+
+/// 320 KiB a chunk: little slack after the last one, and each of its two blocks at or above
+/// glibc's default mmap threshold (128 KiB), so freeing them returns the pages to the system
+/// instead of leaving them in the heap, where they would keep counting in RSS.
+const ENTRIES_PER_CHUNK: usize = 1 << 14;
+
+impl InteractionsBuilder {
+    pub fn new() -> Self {
+        Self::default()
     }
-    let ids = pairs.into_iter().map(|(id, _)| id).collect();
-    Ok((IdMap::from_ids(ids)?, remap))
+
+    /// Adds one interaction; fails on an invalid id or a weight that is not finite and
+    /// positive, and then nothing is added.
+    pub fn push(&mut self, user: &str, item: &str, weight: f32, timestamp: i64) -> Result<()> {
+        validate_weight(weight)?;
+        let (known_user, known_item) = (self.users.get(user), self.items.get(item));
+        if known_user.is_none() {
+            validate_id(user)?;
+        }
+        if known_item.is_none() {
+            validate_id(item)?;
+        }
+        let user = match known_user {
+            Some(u) => u,
+            None => self.users.insert_new(user.to_owned())?,
+        };
+        let item = match known_item {
+            Some(i) => i,
+            None => self.items.insert_new(item.to_owned())?,
+        };
+        if self
+            .chunks
+            .last()
+            .is_none_or(|c| c.entries.len() == ENTRIES_PER_CHUNK)
+        {
+            self.chunks.push(Chunk {
+                entries: Vec::with_capacity(ENTRIES_PER_CHUNK),
+                stamps: Vec::with_capacity(ENTRIES_PER_CHUNK),
+            });
+        }
+        if let Some(chunk) = self.chunks.last_mut() {
+            chunk.entries.push((user, item, weight));
+            chunk.stamps.push(timestamp);
+        }
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Interactions pushed so far, repeats included.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sorts the ids, maps every interaction to the sorted indices and builds the matrices,
+    /// summing repeated (user, item) pairs and keeping their latest timestamp.
+    pub fn build(self) -> Result<Interactions> {
+        let InteractionsBuilder {
+            users,
+            items,
+            chunks,
+            ..
+        } = self;
+        let (users, user_remap) = users.into_sorted();
+        let (items, item_remap) = items.into_sorted();
+        let mut counts = vec![0usize; users.ids.len() + 1];
+        for &(u, _, _) in chunks.iter().flat_map(|c| &c.entries) {
+            counts[user_remap[u as usize] as usize + 1] += 1;
+        }
+        let mut rows = RowScatter::new(counts);
+        // Each chunk is freed as soon as it is placed, so the entries and the matrix are not
+        // both held whole for long.
+        for chunk in chunks {
+            for (&(u, i, w), &t) in chunk.entries.iter().zip(&chunk.stamps) {
+                rows.place(user_remap[u as usize], item_remap[i as usize], w, t);
+            }
+        }
+        drop((user_remap, item_remap));
+        let (by_user, timestamps) = rows.finish(items.ids.len());
+        Ok(Interactions::assemble(
+            IdMap {
+                inner: Arc::new(users),
+            },
+            IdMap {
+                inner: Arc::new(items),
+            },
+            by_user,
+            timestamps,
+        ))
+    }
+}
+
+/// A CSR matrix filled by a counting sort: rows are laid out from their counts, entries are
+/// placed in arrival order, then each row is sorted by column and repeats are merged.
+struct RowScatter {
+    indptr: Vec<usize>,
+    next: Vec<usize>,
+    cols: Vec<u32>,
+    vals: Vec<f32>,
+    stamps: Vec<i64>,
+}
+
+impl RowScatter {
+    /// `counts[r + 1]` is the number of entries of row `r`; `counts[0]` is 0.
+    fn new(mut counts: Vec<usize>) -> Self {
+        for r in 1..counts.len() {
+            counts[r] += counts[r - 1];
+        }
+        let total = counts.last().copied().unwrap_or(0);
+        RowScatter {
+            next: counts[..counts.len().saturating_sub(1)].to_vec(),
+            indptr: counts,
+            cols: vec![0; total],
+            vals: vec![0.0; total],
+            stamps: vec![0; total],
+        }
+    }
+
+    fn place(&mut self, row: u32, col: u32, val: f32, stamp: i64) {
+        let slot = &mut self.next[row as usize];
+        self.cols[*slot] = col;
+        self.vals[*slot] = val;
+        self.stamps[*slot] = stamp;
+        *slot += 1;
+    }
+
+    /// Sorts each row by column, sums repeated columns in arrival order and keeps their
+    /// latest timestamp; compacts in place.
+    fn finish(self, n_cols: usize) -> (Csr, Vec<i64>) {
+        let RowScatter {
+            mut indptr,
+            next,
+            mut cols,
+            mut vals,
+            mut stamps,
+        } = self;
+        drop(next);
+        let n_rows = indptr.len() - 1;
+        let mut order: Vec<(u32, u32)> = Vec::new();
+        let mut merged: Vec<(u32, f32, i64)> = Vec::new();
+        let mut write = 0;
+        for r in 0..n_rows {
+            let (start, end) = (indptr[r], indptr[r + 1]);
+            indptr[r] = write;
+            let row = &cols[start..end];
+            if row.windows(2).all(|w| w[0] < w[1]) {
+                // Already sorted and unique, the usual case for sorted input files.
+                cols.copy_within(start..end, write);
+                vals.copy_within(start..end, write);
+                stamps.copy_within(start..end, write);
+                write += end - start;
+                continue;
+            }
+            // Position breaks ties, so repeats are summed in arrival order.
+            order.clear();
+            order.extend(row.iter().enumerate().map(|(k, &c)| (c, k as u32)));
+            order.sort_unstable();
+            merged.clear();
+            for &(c, k) in &order {
+                let (v, t) = (vals[start + k as usize], stamps[start + k as usize]);
+                match merged.last_mut() {
+                    Some(last) if last.0 == c => {
+                        last.1 += v;
+                        last.2 = last.2.max(t);
+                    }
+                    _ => merged.push((c, v, t)),
+                }
+            }
+            for (n, &(c, v, t)) in merged.iter().enumerate() {
+                cols[write + n] = c;
+                vals[write + n] = v;
+                stamps[write + n] = t;
+            }
+            write += merged.len();
+        }
+        indptr[n_rows] = write;
+        cols.truncate(write);
+        cols.shrink_to_fit();
+        vals.truncate(write);
+        vals.shrink_to_fit();
+        stamps.truncate(write);
+        stamps.shrink_to_fit();
+        (
+            Csr {
+                n_rows,
+                n_cols,
+                indptr,
+                indices: cols,
+                values: vals,
+            },
+            stamps,
+        )
+    }
 }
 
 #[cfg(test)]
@@ -347,6 +642,65 @@ mod tests {
         assert!(Interactions::from_raw(vec![raw("u\0", "i", 1.0, 0)]).is_err());
         let long = "x".repeat(MAX_ID_BYTES + 1);
         assert!(Interactions::from_raw(vec![raw("u", &long, 1.0, 0)]).is_err());
+    }
+
+    #[test]
+    fn builder_equals_from_raw_and_sums_repeats_in_arrival_order() {
+        let rows = vec![
+            raw("u2", "b", 1.0, 5),
+            raw("u1", "c", 2.0, 1),
+            raw("u1", "a", 1.0, 2),
+            raw("u2", "b", 0.5, 9),
+            raw("u2", "a", 4.0, 3),
+            raw("u2", "b", 0.25, 7),
+        ];
+        let mut b = InteractionsBuilder::new();
+        for r in &rows {
+            b.push(&r.user, &r.item, r.weight, r.timestamp).unwrap();
+        }
+        assert_eq!(b.len(), 6);
+        let built = b.build().unwrap();
+        let raw = Interactions::from_raw(rows).unwrap();
+        assert_eq!(built.by_user, raw.by_user);
+        assert_eq!(built.by_item, raw.by_item);
+        assert_eq!(built.timestamps, raw.timestamps);
+        // u2 holds a then b (1.0 + 0.5 + 0.25, latest 9), though b arrived first.
+        assert_eq!(built.by_user.row(1), (&[0u32, 1][..], &[4.0f32, 1.75][..]));
+        assert_eq!(built.timestamps, vec![2, 1, 3, 9]);
+        assert_eq!(built.users.get("u2"), Some(1));
+        assert_eq!(built.items.get("zz"), None);
+        assert_eq!(built.matrix_bytes(), (3 + 4) * 8 + 4 * 8 + 4 * 8 + 4 * 8);
+    }
+
+    #[test]
+    fn builder_refuses_bad_rows_without_adding_them() {
+        let mut b = InteractionsBuilder::new();
+        b.push("u", "i", 1.0, 0).unwrap();
+        assert!(b.push("u", "j", 0.0, 0).is_err());
+        assert!(b.push("", "j", 1.0, 0).is_err());
+        assert!(b.push("v", "j\0", 1.0, 0).is_err());
+        assert_eq!(b.len(), 1);
+        let data = b.build().unwrap();
+        assert_eq!(data.users.ids(), ["u"]);
+        assert_eq!(data.items.ids(), ["i"]);
+    }
+
+    #[test]
+    fn id_map_finds_every_id_and_refuses_duplicates() {
+        let ids: Vec<String> = (0..1000)
+            .map(|i| format!("id{}", i * 7919 % 1000))
+            .collect();
+        let map = IdMap::from_ids(ids.clone()).unwrap();
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(map.get(id), Some(i as u32));
+            assert_eq!(map.id(i as u32), id);
+        }
+        assert_eq!(map.get("id1000"), None);
+        assert_eq!(map.clone(), map);
+        assert_eq!(map.clone().into_ids(), ids);
+        let err = IdMap::from_ids(vec!["a".into(), "b".into(), "a".into()]).unwrap_err();
+        assert!(err.to_string().contains("duplicate id \"a\""), "{err}");
+        assert_eq!(IdMap::default().get("a"), None);
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub enum CoreError {
     /// The caller asked the work to stop (cancel, timeout).
     #[error("cancelled")]
     Cancelled,
+    /// Splitting or scoring for an offline evaluation failed.
+    #[error(transparent)]
+    Eval(#[from] recsys_eval::EvalError),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -9,11 +9,13 @@ pub mod data;
 pub mod error;
 pub mod kernels;
 pub mod models;
+pub mod offline;
 pub mod rng;
+mod scoring;
 pub mod topk;
 pub mod trained;
 
-pub use data::{IdMap, Interactions, RawInteraction};
+pub use data::{IdMap, Interactions, InteractionsBuilder, RawInteraction};
 pub use error::{CoreError, Result};
 pub use models::{Algorithm, FitContext, Model, Progress, Registry};
 pub use trained::{Recommendations, TrainedModel, UserQuery};

@@ -32,6 +32,97 @@ impl Ord for Worst {
     }
 }
 
+/// A running selection of the `k` best `(item, score)` pairs, for scores that arrive in
+/// pieces: tiles of a matrix product, or the few items a sparse model scored. NaN and -inf
+/// are never selected; at equal score the lower item index wins, whatever the arrival order.
+#[derive(Debug)]
+pub struct TopK {
+    k: usize,
+    heap: BinaryHeap<Worst>,
+    /// Score of the worst kept candidate once `k` are kept, -inf before.
+    threshold: f32,
+}
+
+impl TopK {
+    pub fn new(k: usize) -> Self {
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+            threshold: f32::NEG_INFINITY,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Offers one candidate.
+    #[inline]
+    pub fn offer(&mut self, item: u32, score: f32) {
+        if score.is_nan() || score < self.threshold || score == f32::NEG_INFINITY {
+            return;
+        }
+        let candidate = Worst { score, item };
+        if self.heap.len() < self.k {
+            self.heap.push(candidate);
+        } else if let Some(mut worst) = self.heap.peek_mut() {
+            if candidate < *worst {
+                *worst = candidate;
+            } else {
+                return;
+            }
+        } else {
+            return; // k == 0
+        }
+        if self.heap.len() == self.k {
+            self.threshold = self.heap.peek().map_or(self.threshold, |w| w.score);
+        }
+    }
+
+    /// Offers `scores[j]` for item `first + j`, for every `j`.
+    #[inline]
+    pub fn offer_run(&mut self, first: u32, scores: &[f32]) {
+        const LANES: usize = 16;
+        let mut chunks = scores.chunks_exact(LANES);
+        let mut base = first;
+        for chunk in &mut chunks {
+            // Once k are kept, almost every score is below the threshold: a branch-free test
+            // of 16 at a time (one or two SIMD compares) skips them without a branch each.
+            let mut any = false;
+            for &s in chunk {
+                any |= s >= self.threshold;
+            }
+            if any {
+                self.offer_each(base, chunk);
+            }
+            base += LANES as u32;
+        }
+        self.offer_each(base, chunks.remainder());
+    }
+
+    #[inline]
+    fn offer_each(&mut self, first: u32, scores: &[f32]) {
+        for (j, &s) in scores.iter().enumerate() {
+            if s.is_nan() || s < self.threshold {
+                continue;
+            }
+            self.offer(first + j as u32, s);
+        }
+    }
+
+    /// The selection, best first; leaves `self` empty for reuse with the same `k`.
+    pub fn take_sorted(&mut self) -> Vec<(u32, f32)> {
+        let mut out: Vec<(u32, f32)> = self.heap.drain().map(|w| (w.item, w.score)).collect();
+        out.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        self.threshold = f32::NEG_INFINITY;
+        out
+    }
+}
+
 /// The `k` best `(item, score)` pairs, best first. Items listed in `exclude` and scores that
 /// are NaN or -inf are never returned. `scores` is used as scratch: excluded entries are
 /// overwritten with -inf.
@@ -44,27 +135,9 @@ pub fn top_k(scores: &mut [f32], k: usize, exclude: &[u32]) -> Vec<(u32, f32)> {
     if k == 0 {
         return Vec::new();
     }
-    let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(k + 1);
-    let mut threshold = f32::NEG_INFINITY;
-    for (i, &s) in scores.iter().enumerate() {
-        // Items arrive in ascending order, so an equal score never beats the current worst.
-        if s.is_nan() || s <= threshold {
-            continue;
-        }
-        heap.push(Worst {
-            score: s,
-            item: i as u32,
-        });
-        if heap.len() > k {
-            heap.pop();
-        }
-        if heap.len() == k {
-            threshold = heap.peek().map_or(threshold, |w| w.score);
-        }
-    }
-    let mut out: Vec<(u32, f32)> = heap.into_iter().map(|w| (w.item, w.score)).collect();
-    out.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    out
+    let mut best = TopK::new(k);
+    best.offer_run(0, scores);
+    best.take_sorted()
 }
 
 #[cfg(test)]
@@ -108,5 +181,39 @@ mod tests {
             want.truncate(k);
             assert_eq!(top_k(&mut scores.clone(), k, &[]), want);
         }
+    }
+
+    #[test]
+    fn running_selection_ignores_arrival_order() {
+        // Ties at 0.5 resolve to the lower index even when the higher one arrives first.
+        let mut best = TopK::new(3);
+        for (item, score) in [
+            (9, 0.5),
+            (4, 0.1),
+            (7, 0.9),
+            (2, 0.5),
+            (5, f32::NAN),
+            (1, 0.2),
+        ] {
+            best.offer(item, score);
+        }
+        best.offer(3, f32::NEG_INFINITY);
+        assert_eq!(best.take_sorted(), vec![(7, 0.9), (2, 0.5), (9, 0.5)]);
+        assert!(best.is_empty());
+        // Reused after take_sorted: the old threshold must not reject new candidates.
+        best.offer_run(10, &[0.01, 0.02]);
+        assert_eq!(best.take_sorted(), vec![(11, 0.02), (10, 0.01)]);
+    }
+
+    #[test]
+    fn runs_in_pieces_equal_one_scan() {
+        let mut rng = crate::rng::SplitMix64::new(11);
+        let scores: Vec<f32> = (0..500).map(|_| (rng.next_f32() * 30.0).floor()).collect();
+        let whole = top_k(&mut scores.clone(), 17, &[]);
+        let mut best = TopK::new(17);
+        for (t, tile) in scores.chunks(64).enumerate() {
+            best.offer_run((t * 64) as u32, tile);
+        }
+        assert_eq!(best.take_sorted(), whole);
     }
 }

@@ -5,13 +5,13 @@
 use std::path::Path;
 use std::time::Instant;
 
-use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::artifact::{Artifact, Blob, DataSummary, Manifest, FORMAT, FORMAT_VERSION};
 use crate::data::{IdMap, Interactions};
 use crate::error::{CoreError, Result};
 use crate::models::{FitContext, Model, Registry};
+use crate::scoring::{popular_order, Ranker, Scratch};
 use crate::topk::top_k;
 
 /// Largest `k` a caller may ask for; more is a bug or an attack, not a recommendation.
@@ -23,6 +23,8 @@ pub struct TrainedModel {
     pub items: IdMap,
     /// Distinct users per item in the training data; the fallback ranking.
     pub popularity: Vec<f32>,
+    /// Items by `popularity`, best first: the fallback list, and the padding of sparse lists.
+    popular_order: Vec<u32>,
     model: Box<dyn Model>,
 }
 
@@ -71,7 +73,7 @@ impl TrainedModel {
         let fitted = algo.fit(data, &params, ctx)?;
         let mut metrics = serde_json::Map::new();
         metrics.insert("fit_seconds".into(), started.elapsed().as_secs_f64().into());
-        let popularity = (0..data.n_items())
+        let popularity: Vec<f32> = (0..data.n_items())
             .map(|i| (data.by_item.indptr[i + 1] - data.by_item.indptr[i]) as f32)
             .collect();
         Ok(TrainedModel {
@@ -93,6 +95,7 @@ impl TrainedModel {
             },
             users: data.users.clone(),
             items: data.items.clone(),
+            popular_order: popular_order(&popularity),
             popularity,
             model: fitted.model,
         })
@@ -126,6 +129,28 @@ impl TrainedModel {
 
     pub fn save_dir(&self, dir: &Path) -> Result<()> {
         Artifact::save_dir(self.manifest.clone(), &self.all_blobs(), dir)
+    }
+
+    /// [`TrainedModel::save_dir`] for a model that is no longer needed: its parameters move
+    /// into the artifact instead of being copied, so saving a large model does not need
+    /// memory for a second copy of it.
+    pub fn into_dir(self, dir: &Path) -> Result<()> {
+        let TrainedModel {
+            manifest,
+            users,
+            items,
+            popularity,
+            model,
+            ..
+        } = self;
+        let n = popularity.len();
+        let mut blobs = vec![
+            Blob::strings("user_ids", users.into_ids()),
+            Blob::strings("item_ids", items.into_ids()),
+            Blob::f32("popularity", vec![n], popularity),
+        ];
+        blobs.extend(model.into_blobs());
+        Artifact::save_dir(manifest, &blobs, dir)
     }
 
     pub fn from_bytes(registry: &Registry, bytes: &[u8]) -> Result<Self> {
@@ -170,13 +195,20 @@ impl TrainedModel {
             manifest,
             users,
             items,
+            popular_order: popular_order(&popularity),
             popularity,
             model,
         })
     }
 
     /// Top `k` items for one user, never an item of `exclude`. Falls back to popularity when
-    /// the model cannot score the user.
+    /// the model cannot score the user (`fallback` is then true).
+    ///
+    /// A sparse model (item-kNN) scores only the neighbours of the user's items. When fewer
+    /// than `k` items get a score, the list goes on with the most popular remaining items,
+    /// each with score 0 ("no evidence"), so a user always gets `k` items when the catalogue
+    /// has `k` items outside `exclude`. `fallback` stays false: the head of the list is the
+    /// model's.
     pub fn recommend(
         &self,
         query: &UserQuery,
@@ -184,29 +216,24 @@ impl TrainedModel {
         exclude: &[u32],
     ) -> Result<Recommendations> {
         check_k(k)?;
-        let mut scores = vec![0f32; self.n_items()];
-        Ok(self.recommend_into(query, k, exclude, &mut scores))
+        let mut scratch = Scratch::new(self.n_items());
+        Ok(self.ranker().one(query, k, exclude, &mut scratch))
     }
 
-    fn recommend_into(
-        &self,
-        query: &UserQuery,
-        k: usize,
-        exclude: &[u32],
-        scores: &mut [f32],
-    ) -> Recommendations {
-        let scored = self.model.score(query.user, &query.history, scores);
-        if !scored {
-            scores.copy_from_slice(&self.popularity);
-        }
-        Recommendations {
-            items: top_k(scores, k, exclude),
-            fallback: !scored,
+    fn ranker(&self) -> Ranker<'_> {
+        Ranker {
+            model: self.model.as_ref(),
+            popularity: &self.popularity,
+            popular_order: &self.popular_order,
         }
     }
 
     /// Recommendations for many users in parallel, in the order of `queries`. With
-    /// `exclude_seen`, each user's history is excluded.
+    /// `exclude_seen`, each user's history is excluded. Each list is the one
+    /// [`TrainedModel::recommend`] gives, with one exception: factor models (ALS) are scored
+    /// by a blocked matrix product whose rounding differs from the single-user path in the
+    /// last bits, so scores may differ by that much and two items whose scores are that
+    /// close may swap.
     pub fn recommend_many(
         &self,
         queries: &[UserQuery],
@@ -214,20 +241,7 @@ impl TrainedModel {
         exclude_seen: bool,
     ) -> Result<Vec<Recommendations>> {
         check_k(k)?;
-        let n = self.n_items();
-        Ok(queries
-            .par_iter()
-            .map_init(
-                || (vec![0f32; n], Vec::new()),
-                |(scores, exclude), q| {
-                    exclude.clear();
-                    if exclude_seen {
-                        exclude.extend(q.history.iter().map(|&(i, _)| i));
-                    }
-                    self.recommend_into(q, k, exclude, scores)
-                },
-            )
-            .collect())
+        Ok(self.ranker().many(queries, k, exclude_seen))
     }
 
     /// The `k` items most similar to `item`, or `None` if the model has no item similarity.
@@ -307,6 +321,37 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn into_dir_writes_what_save_dir_writes() {
+        let registry = Registry::builtin();
+        let data = toy();
+        let base = std::env::temp_dir().join(format!("recsys-into-dir-{}", std::process::id()));
+        for name in registry.names() {
+            let m =
+                TrainedModel::train(&registry, name, &Value::Null, &data, &FitContext::silent())
+                    .unwrap();
+            let (a, b) = (
+                base.join(format!("{name}-a")),
+                base.join(format!("{name}-b")),
+            );
+            m.save_dir(&a).unwrap();
+            m.into_dir(&b).unwrap();
+            for file in [
+                "manifest.json",
+                "blobs/user_ids.bin",
+                "blobs/popularity.bin",
+            ] {
+                assert_eq!(
+                    std::fs::read(a.join(file)).unwrap(),
+                    std::fs::read(b.join(file)).unwrap(),
+                    "{name} {file}"
+                );
+            }
+            TrainedModel::load_dir(&registry, &b).unwrap();
+        }
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
     fn unknown_user_without_history_falls_back_to_popularity() {
         let registry = Registry::builtin();
         let m = TrainedModel::train(
@@ -327,23 +372,131 @@ pub(crate) mod tests {
     fn batch_equals_single_and_excludes_seen() {
         let registry = Registry::builtin();
         let data = toy();
+        for name in ["ease", "itemknn", "popularity"] {
+            let m =
+                TrainedModel::train(&registry, name, &Value::Null, &data, &FitContext::silent())
+                    .unwrap();
+            let mut queries: Vec<UserQuery> = (0..4)
+                .map(|u| m.query_for_training_user(&data, u))
+                .collect();
+            queries.push(UserQuery::default());
+            for k in [1, 2, 4] {
+                let batch = m.recommend_many(&queries, k, true).unwrap();
+                for (q, r) in queries.iter().zip(&batch) {
+                    let seen: Vec<u32> = q.history.iter().map(|x| x.0).collect();
+                    assert_eq!(r, &m.recommend(q, k, &seen).unwrap(), "{name}");
+                    assert!(r.items.iter().all(|(i, _)| !seen.contains(i)), "{name}");
+                    // Every item that is not excluded can be recommended: lists are full.
+                    assert_eq!(r.items.len(), k.min(4 - seen.len()), "{name} k={k}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn itemknn_lists_are_padded_with_popular_items() {
+        // Popularity: b 3 users, a 2, c 2, d 1.
+        let registry = Registry::builtin();
+        let data = toy();
         let m = TrainedModel::train(
             &registry,
-            "ease",
-            &Value::Null,
+            "itemknn",
+            &serde_json::json!({"shrinkage": 0.0}),
             &data,
             &FitContext::silent(),
         )
         .unwrap();
-        let queries: Vec<UserQuery> = (0..4)
+        // u1 saw a and b: only c is a neighbour, score sim(a,c) + sim(b,c) = 1/2 + 2/sqrt(6);
+        // d has no similarity to anything and comes from popularity, with score 0.
+        let q = m.query_for_training_user(&data, 1);
+        let r = m.recommend(&q, 3, &[0, 1]).unwrap();
+        assert!(!r.fallback);
+        assert_eq!(r.items.len(), 2);
+        assert_eq!(r.items[0].0, 2);
+        assert!((r.items[0].1 - (0.5 + 2.0 / 6f32.sqrt())).abs() < 1e-6);
+        assert_eq!(r.items[1], (3, 0.0));
+        // u3 saw only d, which has no neighbours: the whole list is popularity order
+        // (b, then a before c on the tie), not item order.
+        let q = m.query_for_training_user(&data, 3);
+        let r = m.recommend(&q, 3, &[3]).unwrap();
+        assert_eq!(r.items, vec![(1, 0.0), (0, 0.0), (2, 0.0)]);
+        // Without exclusions, the user's own items are scored too and padding skips them.
+        let q = m.query_for_training_user(&data, 1);
+        let items: Vec<u32> = m
+            .recommend(&q, 4, &[])
+            .unwrap()
+            .items
+            .iter()
+            .map(|x| x.0)
+            .collect();
+        assert_eq!(items.len(), 4);
+        assert_eq!(items[3], 3);
+    }
+
+    /// `users` x `items` with about `per_user` random items each, and random weights, so that
+    /// factor scores have no ties.
+    fn random_data(users: usize, items: usize, per_user: usize, seed: u64) -> Interactions {
+        let mut rng = crate::rng::SplitMix64::new(seed);
+        let mut rows = Vec::new();
+        for u in 0..users {
+            for _ in 0..per_user {
+                let i = (rng.next_f32() * items as f32) as usize % items;
+                rows.push(RawInteraction {
+                    user: format!("u{u:04}"),
+                    item: format!("i{i:05}"),
+                    weight: 1.0 + (rng.next_f32() * 4.0).floor(),
+                    timestamp: 0,
+                });
+            }
+        }
+        Interactions::from_raw(rows).unwrap()
+    }
+
+    #[test]
+    fn als_batch_matches_single_user_scoring() {
+        // More users than one block and more items than one tile, so partial blocks, tile
+        // edges and exclusions that straddle tiles are all exercised.
+        let data = random_data(150, 2600, 30, 5);
+        let registry = Registry::builtin();
+        let m = TrainedModel::train(
+            &registry,
+            "als",
+            &serde_json::json!({"factors": 8, "iterations": 3}),
+            &data,
+            &FitContext::silent(),
+        )
+        .unwrap();
+        let mut queries: Vec<UserQuery> = (0..data.n_users() as u32)
             .map(|u| m.query_for_training_user(&data, u))
             .collect();
-        let batch = m.recommend_many(&queries, 2, true).unwrap();
-        for (q, r) in queries.iter().zip(&batch) {
-            let seen: Vec<u32> = q.history.iter().map(|x| x.0).collect();
-            assert_eq!(r, &m.recommend(q, 2, &seen).unwrap());
-            assert!(r.items.iter().all(|(i, _)| !seen.contains(i)));
+        // An unknown user with a history is folded in; one with nothing gets popularity.
+        queries.insert(
+            70,
+            UserQuery {
+                user: None,
+                history: data.history(3),
+            },
+        );
+        queries.insert(10, UserQuery::default());
+        for exclude_seen in [true, false] {
+            let batch = m.recommend_many(&queries, 10, exclude_seen).unwrap();
+            assert_eq!(batch.len(), queries.len());
+            for (q, r) in queries.iter().zip(&batch) {
+                let seen: Vec<u32> = q.history.iter().map(|x| x.0).collect();
+                let exclude = if exclude_seen { &seen[..] } else { &[] };
+                let single = m.recommend(q, 10, exclude).unwrap();
+                let ids = |r: &Recommendations| r.items.iter().map(|x| x.0).collect::<Vec<_>>();
+                assert_eq!(ids(r), ids(&single));
+                assert_eq!(r.fallback, single.fallback);
+                for (a, b) in r.items.iter().zip(&single.items) {
+                    assert!(
+                        (a.1 - b.1).abs() <= 1e-5 * b.1.abs().max(1.0),
+                        "{a:?} {b:?}"
+                    );
+                }
+            }
         }
+        assert!(m.recommend_many(&queries, 10, true).unwrap()[10].fallback);
     }
 
     #[test]

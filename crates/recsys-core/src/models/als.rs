@@ -372,6 +372,22 @@ impl Model for AlsModel {
         true
     }
 
+    fn item_vectors(&self) -> Option<(&[f32], usize)> {
+        Some((&self.item_factors, self.factors))
+    }
+
+    fn user_vector(&self, user: Option<u32>, history: &[(u32, f32)], out: &mut [f32]) -> bool {
+        let f = self.factors;
+        match user {
+            Some(u) if (u as usize) < self.user_factors.len() / f => {
+                out.copy_from_slice(&self.user_factors[u as usize * f..][..f]);
+            }
+            _ if !history.is_empty() => out.copy_from_slice(&self.fold_in(history)),
+            _ => return false,
+        }
+        true
+    }
+
     fn similar(&self, item: u32, out: &mut [f32]) -> bool {
         let f = self.factors;
         let yi = &self.item_factors[item as usize * f..][..f];
@@ -401,6 +417,15 @@ impl Model for AlsModel {
                 vec![self.item_factors.len() / f, f],
                 self.item_factors.clone(),
             ),
+        ]
+    }
+
+    fn into_blobs(self: Box<Self>) -> Vec<Blob> {
+        let f = self.factors;
+        let (users, items) = (self.user_factors.len() / f, self.item_factors.len() / f);
+        vec![
+            Blob::f32("user_factors", vec![users, f], self.user_factors),
+            Blob::f32("item_factors", vec![items, f], self.item_factors),
         ]
     }
 }

@@ -233,6 +233,10 @@ impl Model for EaseModel {
             self.weights.clone(),
         )]
     }
+
+    fn into_blobs(self: Box<Self>) -> Vec<Blob> {
+        vec![Blob::f32("weights", vec![self.n, self.n], self.weights)]
+    }
 }
 
 #[cfg(test)]

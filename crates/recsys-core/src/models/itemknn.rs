@@ -90,8 +90,10 @@ impl Algorithm for ItemKnn {
             let chunk: Vec<Vec<(u32, f32)>> = (start..end)
                 .into_par_iter()
                 .map_init(
-                    || (vec![0f32; n], Vec::<u32>::new()),
-                    |(acc, touched), i| neighbours(data, &norms, &p, i, acc, touched),
+                    || (vec![0f32; n], Vec::<u32>::new(), Vec::new()),
+                    |(acc, touched, candidates), i| {
+                        neighbours(data, &norms, &p, i, acc, touched, candidates)
+                    },
                 )
                 .collect();
             rows.extend(chunk);
@@ -153,8 +155,8 @@ impl Algorithm for ItemKnn {
     }
 }
 
-/// The top neighbours of item `i`, best first, using `acc` (zeroed, one slot per item) and
-/// `touched` as scratch; both are left clean.
+/// The top neighbours of item `i`, best first, using `acc` (zeroed, one slot per item),
+/// `touched` and `candidates` as scratch; `acc` and `touched` are left clean.
 fn neighbours(
     data: &Interactions,
     norms: &[f32],
@@ -162,6 +164,7 @@ fn neighbours(
     i: usize,
     acc: &mut [f32],
     touched: &mut Vec<u32>,
+    candidates: &mut Vec<(u32, f32)>,
 ) -> Vec<(u32, f32)> {
     let (users, wu) = data.by_item.row(i);
     for (&u, &w_ui) in users.iter().zip(wu) {
@@ -175,7 +178,7 @@ fn neighbours(
             *slot += w_ui * w_uj;
         }
     }
-    let mut candidates: Vec<(u32, f32)> = Vec::with_capacity(touched.len());
+    candidates.clear();
     for &j in touched.iter() {
         let dot = std::mem::take(&mut acc[j as usize]);
         if j as usize != i {
@@ -190,7 +193,9 @@ fn neighbours(
         candidates.truncate(p.neighbors);
     }
     candidates.sort_unstable_by(better);
-    candidates
+    // A fresh vector of the exact size: the scratch one is as long as the co-occurring items
+    // (thousands for a popular item), and every item's row lives until the fit ends.
+    candidates.to_vec()
 }
 
 impl Model for ItemKnnModel {
@@ -211,6 +216,34 @@ impl Model for ItemKnnModel {
         true
     }
 
+    fn score_sparse(
+        &self,
+        _user: Option<u32>,
+        history: &[(u32, f32)],
+        acc: &mut [f32],
+        touched: &mut Vec<u32>,
+    ) -> Option<bool> {
+        if history.is_empty() {
+            return Some(false);
+        }
+        for &(i, w) in history {
+            if i as usize >= self.similarity.n_rows {
+                continue;
+            }
+            let (js, sims) = self.similarity.row(i as usize);
+            for (&j, &s) in js.iter().zip(sims) {
+                let slot = &mut acc[j as usize];
+                // Weights and similarities are positive, so a slot at zero is still untouched;
+                // a zero contribution only repeats an item in `touched`, which callers allow.
+                if *slot == 0.0 {
+                    touched.push(j);
+                }
+                *slot += w * s;
+            }
+        }
+        Some(true)
+    }
+
     fn similar(&self, item: u32, out: &mut [f32]) -> bool {
         out.fill(f32::NEG_INFINITY);
         let (js, sims) = self.similarity.row(item as usize);
@@ -226,6 +259,16 @@ impl Model for ItemKnnModel {
             Blob::u32("indptr", s.indptr.iter().map(|&x| x as u32).collect()),
             Blob::u32("indices", s.indices.clone()),
             Blob::f32("values", vec![s.values.len()], s.values.clone()),
+        ]
+    }
+
+    fn into_blobs(self: Box<Self>) -> Vec<Blob> {
+        let s = self.similarity;
+        let n = s.values.len();
+        vec![
+            Blob::u32("indptr", s.indptr.iter().map(|&x| x as u32).collect()),
+            Blob::u32("indices", s.indices),
+            Blob::f32("values", vec![n], s.values),
         ]
     }
 }

@@ -104,8 +104,48 @@ pub trait Model: Send + Sync {
     fn similar(&self, _item: u32, _out: &mut [f32]) -> bool {
         false
     }
+    /// Sparse scoring, for models that give most items no score at all for a given user
+    /// (item-kNN scores only the neighbours of the user's items). A batch of users then costs
+    /// in proportion to the scored items instead of the catalogue.
+    ///
+    /// Adds scores into `acc` (one slot per item, every slot +0.0 on entry) and appends each
+    /// item it writes to `touched` (repeats are allowed). It must write no slot it does not
+    /// list: the caller resets only the listed ones. Items not listed have no evidence; they
+    /// rank after every scored item, by popularity. Returns `Some(true)` when it scored the
+    /// user, `Some(false)` when it cannot (the caller falls back to popularity), and `None`
+    /// when the model only scores densely, in which case it must touch neither buffer and
+    /// [`Model::score`] is used. The default is `None`.
+    fn score_sparse(
+        &self,
+        _user: Option<u32>,
+        _history: &[(u32, f32)],
+        _acc: &mut [f32],
+        _touched: &mut Vec<u32>,
+    ) -> Option<bool> {
+        None
+    }
+    /// For models whose score is the dot product of a user vector and an item vector (matrix
+    /// factorisation): the item vectors, row-major `n_items x dim`, and `dim`. Batches of users
+    /// are then scored with one matrix product per block of users instead of one
+    /// matrix-vector product per user. Scores must equal [`Model::score`] up to rounding.
+    /// The default is `None`.
+    fn item_vectors(&self) -> Option<(&[f32], usize)> {
+        None
+    }
+    /// The user's vector for [`Model::item_vectors`], written into `out` (`dim` long).
+    /// Returns `false` when the model cannot score this user. Only called when
+    /// `item_vectors` returns `Some`.
+    fn user_vector(&self, _user: Option<u32>, _history: &[(u32, f32)], _out: &mut [f32]) -> bool {
+        false
+    }
     /// The parameter blobs to save.
     fn blobs(&self) -> Vec<Blob>;
+    /// The parameter blobs, moving the parameters instead of copying them when the model is
+    /// no longer needed (saving a large model then needs no second copy of it). The default
+    /// copies through [`Model::blobs`].
+    fn into_blobs(self: Box<Self>) -> Vec<Blob> {
+        self.blobs()
+    }
 }
 
 /// Parses an algorithm's parameter struct from JSON, refusing unknown keys.
