@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: BUSL-1.1
+//! `recsys.eval`: offline evaluation of a model's algorithm and parameters on the tenant's
+//! interactions, with the same split and metric code as the `recsys eval` CLI.
+
+use std::time::Instant;
+
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use recsys_core::offline::Holdout;
+use recsys_core::{FitContext, TrainedModel};
+use recsys_eval::SplitStrategy;
+
+use crate::error::{run, SqlError, SqlResult};
+use crate::{cache, spi, tenant};
+
+type EvalRow = (
+    i64,
+    String,
+    String,
+    i32,
+    i64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+);
+
+/// Splits the tenant's interactions (`split`, default: 20 % of each user's items with at least
+/// 5, seed 42), trains `model`'s algorithm and parameters on the train side, and scores the
+/// top `k` against the test side. Stores and returns the metrics.
+#[pg_extern(volatile, parallel_unsafe)]
+#[allow(clippy::type_complexity)] // pgrx needs the named columns spelled out here
+fn eval(
+    model: Option<&str>,
+    k: default!(Option<i32>, 10),
+    split: default!(Option<JsonB>, "'{}'"),
+) -> TableIterator<
+    'static,
+    (
+        name!(eval_id, i64),
+        name!(model, String),
+        name!(algorithm, String),
+        name!(k, i32),
+        name!(users, i64),
+        name!(precision, f64),
+        name!(recall, f64),
+        name!(ndcg, f64),
+        name!(map, f64),
+        name!(hit_rate, f64),
+        name!(coverage, f64),
+        name!(novelty, f64),
+        name!(seconds, f64),
+    ),
+> {
+    TableIterator::once(run(|| eval_impl(model, k, split)))
+}
+
+fn strategy(split: Option<JsonB>) -> SqlResult<SplitStrategy> {
+    let split = split.ok_or_else(|| SqlError::null("split"))?.0;
+    match &split {
+        serde_json::Value::Object(o) if o.is_empty() => Ok(SplitStrategy::default_protocol()),
+        serde_json::Value::Object(_) => serde_json::from_value(split.clone()).map_err(|e| {
+            SqlError::invalid(format!("invalid split: {e}")).hint(
+                r#"for example '{"kind": "random_holdout", "test_fraction": 0.2, "min_user_items": 5, "seed": 42}', '{"kind": "leave_last_out", "min_user_items": 5}' or '{"kind": "time_cut", "cut": 1700000000}'"#,
+            )
+        }),
+        _ => Err(SqlError::invalid("split must be a JSON object")),
+    }
+}
+
+fn eval_impl(model: Option<&str>, k: Option<i32>, split: Option<JsonB>) -> SqlResult<EvalRow> {
+    let model = super::model_name(model)?;
+    let k = super::k(k)?;
+    let strategy = strategy(split)?;
+    let tenant = tenant::require()?;
+    tenant::require_primary("eval")?;
+    let started = Instant::now();
+    let (algorithm, params) = spi::model_definition(&tenant, model)?;
+    let data = spi::load_interactions(&tenant, |_| {
+        check_for_interrupts!();
+    })?;
+    if data.nnz() == 0 {
+        return Err(SqlError::no_data(format!(
+            "tenant \"{tenant}\" has no interactions to evaluate on"
+        )));
+    }
+    let holdout = Holdout::split(&data, &strategy)?;
+    let on_progress = |_: recsys_core::Progress<'_>| {
+        check_for_interrupts!();
+        Ok(())
+    };
+    let trained = cache::registry(|r| {
+        TrainedModel::train(
+            r,
+            &algorithm,
+            &params,
+            &holdout.train,
+            &FitContext {
+                on_progress: &on_progress,
+            },
+        )
+    })?;
+    check_for_interrupts!();
+    let (lists, _) = holdout.recommend_test_users(&trained, k)?;
+    let m = holdout.score(&lists, k, true)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let metrics = serde_json::to_value(&m).map_err(|e| SqlError::invalid(e.to_string()))?;
+    let split_json =
+        serde_json::to_value(&strategy).map_err(|e| SqlError::invalid(e.to_string()))?;
+    let eval_id: i64 = Spi::connect_mut(|client| -> SqlResult<Option<i64>> {
+        Ok(client
+            .update(
+                "INSERT INTO recsys.eval_runs (tenant_id, model, algorithm, params, split, k, metrics, seconds) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                None,
+                &[
+                    tenant.as_str().into(),
+                    model.into(),
+                    algorithm.as_str().into(),
+                    JsonB(trained.manifest.params.clone()).into(),
+                    JsonB(split_json).into(),
+                    (k as i32).into(),
+                    JsonB(metrics).into(),
+                    seconds.into(),
+                ],
+            )?
+            .first()
+            .get_one()?)
+    })?
+    .ok_or_else(|| SqlError::invalid("evaluation run was not recorded"))?;
+    Ok((
+        eval_id,
+        model.to_string(),
+        algorithm,
+        k as i32,
+        m.users as i64,
+        m.precision,
+        m.recall,
+        m.ndcg,
+        m.map,
+        m.hit_rate,
+        m.coverage,
+        m.novelty,
+        seconds,
+    ))
+}

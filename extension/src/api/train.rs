@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: BUSL-1.1
+//! `recsys.train`: load the tenant's interactions, fit, store a new model version.
+//!
+//! Everything is written at the end, in the caller's transaction: a cancel, a timeout or an
+//! error leaves no version and no run behind. Progress goes out as NOTICEs while training.
+
+use std::cell::Cell;
+use std::time::Instant;
+
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use recsys_core::{FitContext, Progress, TrainedModel};
+
+use crate::error::{run, SqlError, SqlResult};
+use crate::{cache, spi, tenant};
+
+/// PostgreSQL's limit for one bytea value, minus headroom.
+const MAX_ARTIFACT_BYTES: usize = (1 << 30) - (1 << 20);
+
+type TrainRow = (i64, String, i32, String, String, i64, i64, i64, f64);
+
+/// Trains `model` with `algorithm` and `params` on the caller's tenant and stores a new
+/// version, activated unless `activate` is false.
+#[pg_extern(volatile, parallel_unsafe)]
+#[allow(clippy::type_complexity)] // pgrx needs the named columns spelled out here
+fn train(
+    model: Option<&str>,
+    algorithm: default!(Option<&str>, "'als'"),
+    params: default!(Option<JsonB>, "'{}'"),
+    activate: default!(Option<bool>, "true"),
+) -> TableIterator<
+    'static,
+    (
+        name!(run_id, i64),
+        name!(model, String),
+        name!(version, i32),
+        name!(algorithm, String),
+        name!(status, String),
+        name!(users, i64),
+        name!(items, i64),
+        name!(interactions, i64),
+        name!(seconds, f64),
+    ),
+> {
+    let row = run(|| train_impl(model, algorithm, params, activate));
+    TableIterator::once(row)
+}
+
+fn train_impl(
+    model: Option<&str>,
+    algorithm: Option<&str>,
+    params: Option<JsonB>,
+    activate: Option<bool>,
+) -> SqlResult<TrainRow> {
+    let model = super::model_name(model)?;
+    let algorithm = algorithm.ok_or_else(|| SqlError::null("algorithm"))?;
+    let params = params.ok_or_else(|| SqlError::null("params"))?.0;
+    let activate = activate.ok_or_else(|| SqlError::null("activate"))?;
+    if !params.is_object() {
+        return Err(SqlError::invalid("params must be a JSON object")
+            .hint("for example '{\"factors\": 64}'::jsonb"));
+    }
+    let params = cache::registry(|r| r.get(algorithm).and_then(|a| a.validate(&params)))?;
+    let tenant = tenant::require()?;
+    tenant::require_primary("train")?;
+    let started = Instant::now();
+
+    // One training per model at a time; a second caller fails at once instead of waiting.
+    let locked: Option<bool> = Spi::get_one_with_args(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended($1 || '/' || $2, 7077))",
+        &[tenant.as_str().into(), model.into()],
+    )?;
+    if locked != Some(true) {
+        return Err(SqlError::new(
+            PgSqlErrorCode::ERRCODE_OBJECT_IN_USE,
+            format!("model \"{model}\" is being trained by another session"),
+        )
+        .hint("wait for that training to finish, then retry"));
+    }
+
+    let data = spi::load_interactions(&tenant, |n| {
+        check_for_interrupts!();
+        if n >= 1_000_000 {
+            notice!("recsys: loaded {n} interactions");
+        }
+    })?;
+    if data.nnz() == 0 {
+        return Err(SqlError::no_data(format!("tenant \"{tenant}\" has no interactions to train on"))
+            .hint("insert interactions first: INSERT INTO recsys.interactions (user_id, item_id) VALUES (...)"));
+    }
+    notice!(
+        "recsys: training {algorithm} on {} interactions of {} users and {} items",
+        data.nnz(),
+        data.n_users(),
+        data.n_items()
+    );
+
+    let last_decile = Cell::new(0u64);
+    let on_progress = |p: Progress<'_>| {
+        // Runs on this backend's thread between units of work (never on a worker thread), so
+        // a pending cancel or statement_timeout is raised here.
+        check_for_interrupts!();
+        let decile = p.done * 10 / p.total.max(1);
+        if decile > last_decile.get() {
+            last_decile.set(decile);
+            notice!("recsys: {} {}%", p.stage, decile * 10);
+        }
+        Ok(())
+    };
+    let trained = cache::registry(|r| {
+        TrainedModel::train(
+            r,
+            algorithm,
+            &params,
+            &data,
+            &FitContext {
+                on_progress: &on_progress,
+            },
+        )
+    })?;
+    let bytes = trained.to_bytes()?;
+    if bytes.len() > MAX_ARTIFACT_BYTES {
+        return Err(SqlError::new(
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!(
+                "the trained model takes {} MiB, more than a PostgreSQL value can hold (1 GiB)",
+                bytes.len() >> 20
+            ),
+        )
+        .hint("use fewer factors or neighbors, or a smaller catalogue for ease"));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let manifest =
+        serde_json::to_value(&trained.manifest).map_err(|e| SqlError::invalid(e.to_string()))?;
+    let metrics = serde_json::Value::Object(trained.manifest.metrics.clone());
+    let params_json = trained.manifest.params.clone();
+    let algorithm = trained.algorithm().to_string();
+    let (users, items, interactions) = (
+        data.n_users() as i64,
+        data.n_items() as i64,
+        data.nnz() as i64,
+    );
+
+    let (run_id, version) = Spi::connect_mut(|client| -> SqlResult<(i64, i32)> {
+        client.update(
+            "INSERT INTO recsys.models (tenant_id, name, algorithm, params) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, name) DO UPDATE SET algorithm = EXCLUDED.algorithm, params = EXCLUDED.params",
+            None,
+            &[tenant.as_str().into(), model.into(), algorithm.as_str().into(), JsonB(params_json.clone()).into()],
+        )?;
+        let version: i32 = client
+            .select(
+                "SELECT coalesce(max(version), 0) + 1 FROM recsys.model_versions WHERE tenant_id = $1 AND model = $2",
+                None,
+                &[tenant.as_str().into(), model.into()],
+            )?
+            .first()
+            .get_one()?
+            .unwrap_or(1);
+        let run_id: i64 = client
+            .update(
+                "INSERT INTO recsys.training_runs \
+                   (tenant_id, model, algorithm, params, status, progress, version, users, items, interactions, \
+                    metrics, finished_at, seconds, started_at) \
+                 VALUES ($1, $2, $3, $4, 'succeeded', 1, $5, $6, $7, $8, $9, clock_timestamp(), $10, \
+                         clock_timestamp() - make_interval(secs => $10)) \
+                 RETURNING id",
+                None,
+                &[
+                    tenant.as_str().into(),
+                    model.into(),
+                    algorithm.as_str().into(),
+                    JsonB(params_json.clone()).into(),
+                    version.into(),
+                    users.into(),
+                    items.into(),
+                    interactions.into(),
+                    JsonB(metrics.clone()).into(),
+                    seconds.into(),
+                ],
+            )?
+            .first()
+            .get_one()?
+            .ok_or_else(|| SqlError::invalid("training run was not recorded"))?;
+        client.update(
+            "INSERT INTO recsys.model_versions \
+               (tenant_id, model, version, algorithm, params, manifest, artifact, training_run_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            None,
+            &[
+                tenant.as_str().into(),
+                model.into(),
+                version.into(),
+                algorithm.as_str().into(),
+                JsonB(params_json.clone()).into(),
+                JsonB(manifest).into(),
+                bytes.as_slice().into(),
+                run_id.into(),
+            ],
+        )?;
+        if activate {
+            client.update(
+                "UPDATE recsys.models SET active_version = $3 WHERE tenant_id = $1 AND name = $2",
+                None,
+                &[tenant.as_str().into(), model.into(), version.into()],
+            )?;
+        }
+        client.update(
+            "INSERT INTO recsys.audit_log (tenant_id, action, object, details) VALUES ($1, 'train', $2, $3)",
+            None,
+            &[
+                tenant.as_str().into(),
+                model.into(),
+                JsonB(serde_json::json!({"version": version, "run_id": run_id, "activated": activate})).into(),
+            ],
+        )?;
+        Ok((run_id, version))
+    })?;
+    notice!("recsys: stored {model} version {version} in {seconds:.2} s");
+    Ok((
+        run_id,
+        model.to_string(),
+        version,
+        algorithm,
+        "succeeded".to_string(),
+        users,
+        items,
+        interactions,
+        seconds,
+    ))
+}

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: BUSL-1.1
+//! The extension's one error type: every failure becomes an `ErrorReport` with a specific
+//! SQLSTATE, a lowercase message and, where it helps, a hint. Mapped once, here.
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use recsys_core::CoreError;
+use recsys_eval::EvalError;
+
+#[derive(Debug)]
+pub struct SqlError {
+    pub code: PgSqlErrorCode,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+pub type SqlResult<T> = Result<T, SqlError>;
+
+impl SqlError {
+    pub fn new(code: PgSqlErrorCode, message: impl Into<String>) -> Self {
+        SqlError {
+            code,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, message)
+    }
+
+    /// A required argument was NULL.
+    pub fn null(argument: &str) -> Self {
+        Self::new(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            format!("{argument} must not be null"),
+        )
+    }
+
+    pub fn no_data(message: impl Into<String>) -> Self {
+        Self::new(PgSqlErrorCode::ERRCODE_NO_DATA_FOUND, message)
+    }
+
+    /// Raises the error in PostgreSQL; never returns.
+    pub fn raise(self) -> ! {
+        let mut report = ErrorReport::new(self.code, self.message, "recsys");
+        if let Some(h) = self.hint {
+            report = report.set_hint(h);
+        }
+        report.report(PgLogLevel::ERROR);
+        unreachable!("ERROR-level reports do not return")
+    }
+}
+
+/// Runs `f` and raises its error, for the body of every `#[pg_extern]`.
+pub fn run<T>(f: impl FnOnce() -> SqlResult<T>) -> T {
+    f().unwrap_or_else(|e| e.raise())
+}
+
+impl From<CoreError> for SqlError {
+    fn from(e: CoreError) -> Self {
+        use PgSqlErrorCode as C;
+        let message = e.to_string();
+        match e {
+            CoreError::InvalidParameter { .. } => {
+                SqlError::invalid(message).hint("SELECT * FROM recsys.algorithms() lists every parameter with its default")
+            }
+            CoreError::UnknownAlgorithm(_) => SqlError::invalid(message).hint(format!(
+                "choose one of: {}",
+                recsys_core::Registry::builtin().names().join(", ")
+            )),
+            CoreError::InvalidInput(_) => SqlError::new(C::ERRCODE_DATA_EXCEPTION, message),
+            CoreError::NotEnoughData(_) => SqlError::no_data(message)
+                .hint("insert interactions first: INSERT INTO recsys.interactions (user_id, item_id) VALUES (...)"),
+            CoreError::TooLarge(_) => SqlError::new(C::ERRCODE_INSUFFICIENT_RESOURCES, message),
+            CoreError::Artifact(_) => SqlError::new(C::ERRCODE_DATA_CORRUPTED, message)
+                .hint("retrain the model: SELECT * FROM recsys.train(...)"),
+            CoreError::Cancelled => SqlError::new(C::ERRCODE_QUERY_CANCELED, message),
+            CoreError::Io(_) => SqlError::new(C::ERRCODE_IO_ERROR, message),
+            CoreError::Eval(e) => e.into(),
+        }
+    }
+}
+
+impl From<EvalError> for SqlError {
+    fn from(e: EvalError) -> Self {
+        match e {
+            EvalError::InvalidParameter { .. } => SqlError::invalid(e.to_string()),
+            EvalError::EmptyData(_) => SqlError::no_data(e.to_string())
+                .hint("the split left no test interactions; users need at least min_user_items distinct items"),
+        }
+    }
+}
+
+impl From<pgrx::spi::Error> for SqlError {
+    fn from(e: pgrx::spi::Error) -> Self {
+        // SPI errors that reach here (not raised by PostgreSQL itself) are bugs in this glue.
+        SqlError::new(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            format!("recsys internal error: {e}"),
+        )
+    }
+}

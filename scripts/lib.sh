@@ -1,0 +1,103 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared set-up for scripts/demo and scripts/test: install what is missing, build and install
+# the extension, and run a throwaway PostgreSQL 15 cluster under .build/pg (unix socket only).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_VERSION=15
+PG_BIN=/usr/lib/postgresql/$PG_VERSION/bin
+PG_CONFIG=$PG_BIN/pg_config
+PGRX_VERSION=0.18.1
+BUILD=$ROOT/.build
+PGDATA=$BUILD/pg/data
+PGSOCK=$BUILD/pg/sock
+export PGHOST=$PGSOCK PGPORT=${RECSYS_PGPORT:-5488} PGUSER=postgres
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Runs a command as the postgres OS user (initdb refuses root).
+as_postgres() {
+    if [ "$(id -un)" = postgres ]; then "$@"
+    elif [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"
+    else sudo -u postgres "$@"; fi
+}
+
+ensure_packages() {
+    local missing=()
+    for p in postgresql-$PG_VERSION postgresql-server-dev-$PG_VERSION postgresql-$PG_VERSION-cron \
+             libclang-dev clang pkg-config sudo; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing Debian packages: ${missing[*]}"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    # Debian starts a system cluster on install; ours is separate and needs nothing from it.
+}
+
+ensure_pgrx() {
+    if ! cargo pgrx --version 2>/dev/null | grep -q " $PGRX_VERSION"; then
+        log "installing cargo-pgrx $PGRX_VERSION (takes about 7 minutes, once)"
+        cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
+    fi
+    local config=${PGRX_HOME:-$HOME/.pgrx}/config.toml
+    if ! grep -qs "pg$PG_VERSION" "$config"; then
+        log "configuring cargo-pgrx for PostgreSQL $PG_VERSION"
+        cargo pgrx init --pg$PG_VERSION="$PG_CONFIG" >/dev/null
+    fi
+}
+
+ensure_tools() {
+    ensure_packages
+    ensure_pgrx
+}
+
+install_extension() {
+    log "building and installing the recsys extension (release)"
+    (cd "$ROOT/extension" && as_root env "PATH=$PATH" "HOME=$HOME" "CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}" \
+        "RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup}" \
+        cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
+}
+
+start_cluster() {
+    mkdir -p "$BUILD/pg"
+    if [ ! -f "$PGDATA/PG_VERSION" ]; then
+        log "creating a throwaway cluster in $PGDATA"
+        as_root chown postgres "$BUILD/pg"
+        as_postgres "$PG_BIN/initdb" -D "$PGDATA" -A trust -U postgres >/dev/null
+        cat >>"$PGDATA/postgresql.conf" <<CONF
+listen_addresses = ''
+unix_socket_directories = '$PGSOCK'
+port = $PGPORT
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'recsys_cron'
+cron.use_background_workers = on
+max_worker_processes = 16
+fsync = off
+CONF
+    fi
+    as_postgres mkdir -p "$PGSOCK"
+    if ! as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+        log "starting PostgreSQL $PG_VERSION on $PGSOCK port $PGPORT"
+        as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$BUILD/pg/server.log" -w start >/dev/null
+    fi
+}
+
+stop_cluster() {
+    if [ -f "$PGDATA/PG_VERSION" ]; then
+        as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast stop >/dev/null 2>&1 || true
+    fi
+}
+
+# psql against the throwaway cluster.
+pg() { "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 "$@"; }
+
+recreate_db() {
+    pg -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" \
+        -c "CREATE DATABASE $1"
+}

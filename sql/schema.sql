@@ -1,0 +1,291 @@
+-- SPDX-License-Identifier: BUSL-1.1
+-- recsys schema: tenancy, tables, row-level security and grants.
+-- Included into the extension's install script before any function (pgrx "bootstrap").
+--
+-- Tenancy model (docs/explanation/tenancy.md):
+--   * every table has tenant_id, ENABLE + FORCE row level security, and one policy
+--     `tenant_id = (SELECT recsys.current_tenant())`;
+--   * recsys.current_tenant() derives the tenant from session_user, never from a setting a
+--     client can change: a login role is either bound to one tenant (recsys.tenant_roles) or a
+--     gateway (recsys.gateway_roles, e.g. the REST sidecar) that may pick the tenant with
+--     set_config('recsys.tenant', ..., true). Superusers count as gateways.
+--   * session_user cannot be changed without superuser rights (SET SESSION AUTHORIZATION), and
+--     SET ROLE does not change it, so a bound user cannot reach another tenant.
+
+-- Group roles. Roles are cluster-wide: create them only if another database has not already.
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'recsys_viewer') THEN
+        CREATE ROLE recsys_viewer NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'recsys_operator') THEN
+        CREATE ROLE recsys_operator NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'recsys_admin') THEN
+        CREATE ROLE recsys_admin NOLOGIN;
+    END IF;
+END
+$roles$;
+GRANT recsys_viewer TO recsys_operator;
+GRANT recsys_operator TO recsys_admin;
+
+CREATE DOMAIN recsys.tenant_name AS text
+    CHECK (VALUE ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$');
+CREATE DOMAIN recsys.external_id AS text
+    CHECK (octet_length(VALUE) BETWEEN 1 AND 512);
+
+-- Which login role belongs to which tenant. Managed by the database owner only.
+CREATE TABLE recsys.tenant_roles (
+    role_name name PRIMARY KEY,
+    tenant_id recsys.tenant_name NOT NULL
+);
+-- Login roles trusted to choose the tenant per transaction (the REST sidecar).
+CREATE TABLE recsys.gateway_roles (
+    role_name name PRIMARY KEY
+);
+REVOKE ALL ON recsys.tenant_roles, recsys.gateway_roles FROM PUBLIC;
+
+CREATE FUNCTION recsys.current_tenant() RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN EXISTS (SELECT 1 FROM recsys.gateway_roles g WHERE g.role_name = session_user)
+          OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
+        THEN nullif(current_setting('recsys.tenant', true), '')
+        ELSE (SELECT t.tenant_id FROM recsys.tenant_roles t WHERE t.role_name = session_user)
+    END
+$$;
+COMMENT ON FUNCTION recsys.current_tenant() IS
+    'The tenant of this session: bound to session_user, or chosen with recsys.tenant by a gateway role';
+
+CREATE TABLE recsys.interactions (
+    tenant_id   recsys.tenant_name NOT NULL DEFAULT recsys.current_tenant(),
+    event_id    text NOT NULL DEFAULT gen_random_uuid()::text CHECK (octet_length(event_id) BETWEEN 1 AND 512),
+    user_id     recsys.external_id NOT NULL,
+    item_id     recsys.external_id NOT NULL,
+    weight      real NOT NULL DEFAULT 1
+                CHECK (weight > 0 AND weight <> 'NaN'::real AND weight <> 'Infinity'::real),
+    occurred_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, event_id)
+);
+CREATE INDEX interactions_user ON recsys.interactions (tenant_id, user_id);
+COMMENT ON TABLE recsys.interactions IS
+    'Implicit feedback events; idempotent by (tenant_id, event_id): insert with ON CONFLICT DO NOTHING';
+
+CREATE TABLE recsys.items (
+    tenant_id  recsys.tenant_name NOT NULL DEFAULT recsys.current_tenant(),
+    item_id    recsys.external_id NOT NULL,
+    attributes jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(attributes) = 'object'),
+    available  boolean NOT NULL DEFAULT true,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, item_id)
+);
+CREATE INDEX items_unavailable ON recsys.items (tenant_id) WHERE NOT available;
+COMMENT ON TABLE recsys.items IS 'Item catalogue; unavailable items are never recommended';
+
+CREATE TABLE recsys.models (
+    tenant_id      recsys.tenant_name NOT NULL DEFAULT recsys.current_tenant(),
+    name           text NOT NULL CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'),
+    algorithm      text NOT NULL,
+    params         jsonb NOT NULL,
+    active_version integer,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, name)
+);
+
+CREATE TABLE recsys.training_runs (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id    recsys.tenant_name NOT NULL DEFAULT recsys.current_tenant(),
+    model        text NOT NULL,
+    algorithm    text NOT NULL,
+    params       jsonb NOT NULL,
+    status       text NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+    progress     real NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 1),
+    version      integer,
+    users        bigint,
+    items        bigint,
+    interactions bigint,
+    metrics      jsonb,
+    error        text,
+    started_at   timestamptz NOT NULL DEFAULT now(),
+    finished_at  timestamptz,
+    seconds      double precision
+);
+CREATE INDEX training_runs_model ON recsys.training_runs (tenant_id, model, started_at DESC);
+
+CREATE TABLE recsys.model_versions (
+    id              bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+    tenant_id       recsys.tenant_name NOT NULL DEFAULT recsys.current_tenant(),
+    model           text NOT NULL,
+    version         integer NOT NULL CHECK (version > 0),
+    algorithm       text NOT NULL,
+    params          jsonb NOT NULL,
+    manifest        jsonb NOT NULL,
+    artifact        bytea NOT NULL,
+    training_run_id bigint REFERENCES recsys.training_runs (id) ON DELETE SET NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, model, version),
+    FOREIGN KEY (tenant_id, model) REFERENCES recsys.models (tenant_id, name) ON DELETE CASCADE
+);
+-- Factors and weights do not compress; skip the attempt.
+ALTER TABLE recsys.model_versions ALTER COLUMN artifact SET STORAGE EXTERNAL;
+ALTER TABLE recsys.models
+    ADD FOREIGN KEY (tenant_id, name, active_version)
+    REFERENCES recsys.model_versions (tenant_id, model, version) DEFERRABLE INITIALLY DEFERRED;
+
+CREATE TABLE recsys.eval_runs (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id   recsys.tenant_name NOT NULL DEFAULT recsys.current_tenant(),
+    model       text NOT NULL,
+    algorithm   text NOT NULL,
+    params      jsonb NOT NULL,
+    split       jsonb NOT NULL,
+    k           integer NOT NULL,
+    metrics     jsonb NOT NULL,
+    seconds     double precision NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX eval_runs_model ON recsys.eval_runs (tenant_id, model, created_at DESC);
+
+CREATE TABLE recsys.audit_log (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id  recsys.tenant_name NOT NULL DEFAULT recsys.current_tenant(),
+    actor      name NOT NULL DEFAULT session_user,
+    action     text NOT NULL,
+    object     text NOT NULL,
+    details    jsonb NOT NULL DEFAULT '{}',
+    at         timestamptz NOT NULL DEFAULT now()
+);
+
+-- Row-level security: one policy per table, also for the owner (FORCE).
+DO $rls$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['interactions', 'items', 'models', 'model_versions',
+                             'training_runs', 'eval_runs', 'audit_log']
+    LOOP
+        EXECUTE format('ALTER TABLE recsys.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE recsys.%I FORCE ROW LEVEL SECURITY', t);
+        -- The scalar subquery makes the planner evaluate the tenant once per statement.
+        EXECUTE format(
+            'CREATE POLICY tenant_isolation ON recsys.%I
+                 USING (tenant_id = (SELECT recsys.current_tenant()))
+                 WITH CHECK (tenant_id = (SELECT recsys.current_tenant()))', t);
+    END LOOP;
+END
+$rls$;
+
+-- Privileges: viewers read and recommend; operators ingest, train and evaluate; admins also
+-- delete models and read the audit log.
+REVOKE ALL ON ALL TABLES IN SCHEMA recsys FROM PUBLIC;
+GRANT USAGE ON SCHEMA recsys TO recsys_viewer;
+GRANT SELECT ON recsys.interactions, recsys.items, recsys.models, recsys.model_versions,
+                recsys.training_runs, recsys.eval_runs TO recsys_viewer;
+GRANT INSERT, UPDATE, DELETE ON recsys.interactions, recsys.items TO recsys_operator;
+GRANT INSERT, UPDATE ON recsys.models, recsys.model_versions, recsys.training_runs,
+                        recsys.eval_runs TO recsys_operator;
+GRANT INSERT ON recsys.audit_log TO recsys_operator;
+GRANT DELETE ON recsys.models, recsys.model_versions, recsys.training_runs,
+                recsys.eval_runs TO recsys_admin;
+GRANT SELECT ON recsys.audit_log TO recsys_admin;
+
+-- Administration of tenancy: only the database owner / superusers may call these (EXECUTE is
+-- revoked from PUBLIC in grants.sql and the tables behind them are not granted to anyone).
+CREATE FUNCTION recsys.bind_role(role_name name, tenant recsys.tenant_name) RETURNS void
+    LANGUAGE sql
+AS $$
+    INSERT INTO recsys.tenant_roles (role_name, tenant_id)
+    VALUES ((bind_role.role_name::regrole)::name, bind_role.tenant)
+    ON CONFLICT ON CONSTRAINT tenant_roles_pkey DO UPDATE SET tenant_id = EXCLUDED.tenant_id
+$$;
+COMMENT ON FUNCTION recsys.bind_role(name, recsys.tenant_name) IS
+    'Binds a login role to one tenant: its sessions see and write only that tenant';
+
+CREATE FUNCTION recsys.unbind_role(role_name name) RETURNS boolean
+    LANGUAGE sql
+AS $$
+    WITH gone AS (DELETE FROM recsys.tenant_roles t WHERE t.role_name = unbind_role.role_name RETURNING 1)
+    SELECT count(*) > 0 FROM gone
+$$;
+
+CREATE FUNCTION recsys.add_gateway(role_name name) RETURNS void
+    LANGUAGE sql
+AS $$
+    INSERT INTO recsys.gateway_roles (role_name) VALUES ((add_gateway.role_name::regrole)::name)
+    ON CONFLICT DO NOTHING
+$$;
+COMMENT ON FUNCTION recsys.add_gateway(name) IS
+    'Lets a login role (the REST sidecar) choose the tenant per transaction with set_config(''recsys.tenant'', ..., true)';
+
+CREATE FUNCTION recsys.remove_gateway(role_name name) RETURNS boolean
+    LANGUAGE sql
+AS $$
+    WITH gone AS (DELETE FROM recsys.gateway_roles g WHERE g.role_name = remove_gateway.role_name RETURNING 1)
+    SELECT count(*) > 0 FROM gone
+$$;
+
+-- Which identity and tenant this session has, for debugging access problems.
+CREATE FUNCTION recsys.whoami(OUT session_role name, OUT current_role_name name, OUT tenant text)
+    LANGUAGE sql STABLE
+AS $$
+    SELECT session_user, current_user, recsys.current_tenant()
+$$;
+
+-- Batch ingestion, idempotent by event_id: a retried batch inserts nothing twice.
+CREATE FUNCTION recsys.ingest(events jsonb) RETURNS bigint
+    LANGUAGE sql
+AS $$
+    WITH ins AS (
+        INSERT INTO recsys.interactions (event_id, user_id, item_id, weight, occurred_at)
+        SELECT coalesce(e.event_id, gen_random_uuid()::text), e.user_id, e.item_id,
+               coalesce(e.weight, 1), coalesce(e.occurred_at, now())
+        FROM jsonb_to_recordset(events)
+             AS e(event_id text, user_id text, item_id text, weight real, occurred_at timestamptz)
+        ON CONFLICT (tenant_id, event_id) DO NOTHING
+        RETURNING 1
+    )
+    SELECT count(*) FROM ins
+$$;
+COMMENT ON FUNCTION recsys.ingest(jsonb) IS
+    'Inserts [{"event_id", "user_id", "item_id", "weight", "occurred_at"}, ...]; returns the number of new events';
+
+CREATE FUNCTION recsys.activate(model text, version integer) RETURNS void
+    LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF model IS NULL OR version IS NULL THEN
+        RAISE EXCEPTION 'model and version must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM recsys.model_versions v
+                   WHERE v.model = activate.model AND v.version = activate.version
+                     AND v.tenant_id = recsys.current_tenant()) THEN
+        RAISE EXCEPTION 'model "%" has no version %', model, version
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'SELECT model, version FROM recsys.model_versions lists the versions';
+    END IF;
+    UPDATE recsys.models m SET active_version = activate.version
+    WHERE m.name = activate.model AND m.tenant_id = recsys.current_tenant();
+    INSERT INTO recsys.audit_log (action, object, details)
+    VALUES ('activate', model, jsonb_build_object('version', version));
+END
+$$;
+
+CREATE FUNCTION recsys.drop_model(model text) RETURNS boolean
+    LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF model IS NULL THEN
+        RAISE EXCEPTION 'model must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    UPDATE recsys.models m SET active_version = NULL
+    WHERE m.name = drop_model.model AND m.tenant_id = recsys.current_tenant();
+    DELETE FROM recsys.models m WHERE m.name = drop_model.model AND m.tenant_id = recsys.current_tenant();
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    INSERT INTO recsys.audit_log (action, object) VALUES ('drop_model', model);
+    RETURN true;
+END
+$$;
