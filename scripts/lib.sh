@@ -9,8 +9,10 @@ PG_BIN=/usr/lib/postgresql/$PG_VERSION/bin
 PG_CONFIG=$PG_BIN/pg_config
 PGRX_VERSION=0.18.1
 BUILD=$ROOT/.build
-PGDATA=$BUILD/pg/data
-PGSOCK=$BUILD/pg/sock
+# The demo and the tests use separate clusters, so one can run while the other is up.
+PGDIR=${RECSYS_PGDIR:-$BUILD/pg}
+PGDATA=$PGDIR/data
+PGSOCK=$PGDIR/sock
 export PGHOST=$PGSOCK PGPORT=${RECSYS_PGPORT:-5488} PGUSER=postgres
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -65,10 +67,10 @@ install_extension() {
 }
 
 start_cluster() {
-    mkdir -p "$BUILD/pg"
+    mkdir -p "$PGDIR"
     if [ ! -f "$PGDATA/PG_VERSION" ]; then
         log "creating a throwaway cluster in $PGDATA"
-        as_root chown postgres "$BUILD/pg"
+        as_root chown postgres "$PGDIR"
         as_postgres "$PG_BIN/initdb" -D "$PGDATA" -A trust -U postgres >/dev/null
         cat >>"$PGDATA/postgresql.conf" <<CONF
 listen_addresses = ''
@@ -84,7 +86,7 @@ CONF
     as_postgres mkdir -p "$PGSOCK"
     if ! as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
         log "starting PostgreSQL $PG_VERSION on $PGSOCK port $PGPORT"
-        as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$BUILD/pg/server.log" -w start >/dev/null
+        as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGDIR/server.log" -w start >/dev/null
     fi
 }
 

@@ -3,7 +3,7 @@
 # recommend works on a hot standby (it never writes); train says clearly it cannot.
 source "$(dirname "$0")/common.sh"
 DB=recsys_it_standby
-STANDBY=$BUILD/pg/standby
+STANDBY=$PGDIR/standby
 SPORT=$((PGPORT + 1))
 recreate_db $DB
 pg -q -d $DB -c "CREATE EXTENSION recsys"
@@ -12,7 +12,7 @@ load_generated $DB it_standby_op 300 100 3000 31
 pg -q -d $DB -U it_standby_op -c "SELECT * FROM recsys.train('m', 'itemknn')" >/dev/null 2>&1
 as_postgres rm -rf "$STANDBY"
 as_postgres "$PG_BIN/pg_basebackup" -h "$PGSOCK" -p "$PGPORT" -U postgres -D "$STANDBY" -R -X stream >/dev/null
-as_postgres "$PG_BIN/pg_ctl" -D "$STANDBY" -o "-p $SPORT" -l "$BUILD/pg/standby.log" -w start >/dev/null
+as_postgres "$PG_BIN/pg_ctl" -D "$STANDBY" -o "-p $SPORT" -l "$PGDIR/standby.log" -w start >/dev/null
 trap 'as_postgres "$PG_BIN/pg_ctl" -D "$STANDBY" -m fast stop >/dev/null 2>&1 || true' EXIT
 [ "$(q $DB -p $SPORT -c "SELECT pg_is_in_recovery()")" = t ] || fail "standby is not in recovery"
 primary=$(q $DB -U it_standby_op -c "SELECT string_agg(item_id, ',' ORDER BY rank) FROM recsys.recommend('u000001', 5, 'm')")
