@@ -184,9 +184,12 @@ GRANT USAGE ON SCHEMA recsys TO recsys_viewer;
 GRANT SELECT ON recsys.interactions, recsys.items, recsys.models, recsys.model_versions,
                 recsys.training_runs, recsys.eval_runs TO recsys_viewer;
 GRANT INSERT, UPDATE, DELETE ON recsys.interactions, recsys.items TO recsys_operator;
-GRANT INSERT, UPDATE ON recsys.models, recsys.model_versions, recsys.training_runs,
-                        recsys.eval_runs TO recsys_operator;
-GRANT INSERT ON recsys.audit_log TO recsys_operator;
+-- Training upserts the model row (and activates the new version unless told not to).
+GRANT INSERT, UPDATE (algorithm, params, active_version) ON recsys.models TO recsys_operator;
+-- Versions and runs are append-only: nobody rewrites a stored model in place.
+GRANT INSERT ON recsys.model_versions, recsys.training_runs, recsys.eval_runs TO recsys_operator;
+-- The actor is always the default, session_user.
+GRANT INSERT (tenant_id, action, object, details) ON recsys.audit_log TO recsys_operator;
 GRANT DELETE ON recsys.models, recsys.model_versions, recsys.training_runs,
                 recsys.eval_runs TO recsys_admin;
 GRANT SELECT ON recsys.audit_log TO recsys_admin;
@@ -206,7 +209,10 @@ COMMENT ON FUNCTION recsys.bind_role(name, recsys.tenant_name) IS
 CREATE FUNCTION recsys.unbind_role(role_name name) RETURNS boolean
     LANGUAGE sql
 AS $$
-    WITH gone AS (DELETE FROM recsys.tenant_roles t WHERE t.role_name = unbind_role.role_name RETURNING 1)
+    WITH gone AS (
+        DELETE FROM recsys.tenant_roles t
+        WHERE t.role_name IN (unbind_role.role_name, (to_regrole(unbind_role.role_name)::name))
+        RETURNING 1)
     SELECT count(*) > 0 FROM gone
 $$;
 
@@ -222,7 +228,10 @@ COMMENT ON FUNCTION recsys.add_gateway(name) IS
 CREATE FUNCTION recsys.remove_gateway(role_name name) RETURNS boolean
     LANGUAGE sql
 AS $$
-    WITH gone AS (DELETE FROM recsys.gateway_roles g WHERE g.role_name = remove_gateway.role_name RETURNING 1)
+    WITH gone AS (
+        DELETE FROM recsys.gateway_roles g
+        WHERE g.role_name IN (remove_gateway.role_name, (to_regrole(remove_gateway.role_name)::name))
+        RETURNING 1)
     SELECT count(*) > 0 FROM gone
 $$;
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BUSL-1.1
 //! Decoded models kept per backend, so repeated `recommend` calls decode a model once.
-//! Keys are immutable model-version ids (plus the tenant), so an entry can never be stale:
-//! a retrained model is a new id. Least recently used entries are evicted past a byte budget.
+//! Keys are model-version ids (plus the tenant). Versions are never updated in place (no role
+//! holds UPDATE on `recsys.model_versions`), so an entry cannot go stale: a retrained model is a
+//! new id. Least recently used entries are evicted past a byte budget.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -83,7 +84,7 @@ pub fn model(tenant: &str, id: i64) -> SqlResult<Rc<TrainedModel>> {
     Ok(model)
 }
 
-/// Number of cached models, for tests and `recsys.cache_stats()`.
+/// Number of cached models, for `recsys.cached_models()`.
 pub fn len() -> usize {
     CACHE.with(|c| c.borrow().entries.len())
 }

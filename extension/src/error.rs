@@ -92,7 +92,7 @@ impl From<EvalError> for SqlError {
         match e {
             EvalError::InvalidParameter { .. } => SqlError::invalid(e.to_string()),
             EvalError::EmptyData(_) => SqlError::no_data(e.to_string())
-                .hint("the split left no test interactions; users need at least min_user_items distinct items"),
+                .hint("the split left no train or no test interactions: with random_holdout or leave_last_out users need at least min_user_items distinct items; with time_cut there must be interactions on both sides of the cut"),
         }
     }
 }

@@ -142,11 +142,14 @@ pub fn unavailable_items(tenant: &str) -> SqlResult<Vec<String>> {
     })
 }
 
-/// The stored definition of a model: algorithm and parameters.
+/// The algorithm and parameters of a model's active version: what `recsys.eval` re-trains.
 pub fn model_definition(tenant: &str, model: &str) -> SqlResult<(String, serde_json::Value)> {
     let found = Spi::connect(|client| -> SqlResult<(Option<String>, Option<JsonB>)> {
         let table = client.select(
-            "SELECT algorithm, params FROM recsys.models WHERE tenant_id = $1 AND name = $2",
+            "SELECT v.algorithm, v.params FROM recsys.models m \
+             JOIN recsys.model_versions v \
+               ON v.tenant_id = m.tenant_id AND v.model = m.name AND v.version = m.active_version \
+             WHERE m.tenant_id = $1 AND m.name = $2",
             Some(1),
             &[tenant.into(), model.into()],
         )?;

@@ -19,15 +19,31 @@ pub fn require() -> SqlResult<String> {
     })
 }
 
-/// Training and evaluation write; on a hot standby, say so before doing any work.
+/// Training and evaluation write; in a read-only transaction or on a hot standby, say so
+/// before doing any work.
 pub fn require_primary(what: &str) -> SqlResult<()> {
-    let in_recovery: Option<bool> = spi::select_one("SELECT pg_is_in_recovery()", &[])?;
+    let (in_recovery, read_only) = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')::bool",
+                Some(1),
+                &[],
+            )?
+            .first()
+            .get_two::<bool, bool>()
+    })?;
     if in_recovery == Some(true) {
         return Err(SqlError::new(
             PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
             format!("recsys.{what} cannot run on a hot standby"),
         )
         .hint("run it on the primary; recommend and similar_items work on standbys"));
+    }
+    if read_only == Some(true) {
+        return Err(SqlError::new(
+            PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            format!("recsys.{what} cannot run in a read-only transaction"),
+        ));
     }
     Ok(())
 }

@@ -299,7 +299,13 @@ impl Artifact {
         Ok(out)
     }
 
-    pub fn from_bytes(bytes: &[u8]) -> Result<Artifact> {
+    /// The manifest of a packed artifact (with its blob list and checksums), read from the
+    /// header alone: cheap, and checked against the header's checksum.
+    pub fn manifest_of(bytes: &[u8]) -> Result<Manifest> {
+        Self::read_header(bytes).map(|(manifest, _)| manifest)
+    }
+
+    fn read_header(bytes: &[u8]) -> Result<(Manifest, usize)> {
         let bad = |why: &str| CoreError::Artifact(why.to_string());
         if bytes.len() < HEADER || &bytes[..8] != MAGIC {
             return Err(bad("not a recsys model (bad magic bytes)"));
@@ -319,6 +325,12 @@ impl Artifact {
         }
         let manifest: Manifest =
             serde_json::from_slice(json).map_err(|e| bad(&format!("manifest: {e}")))?;
+        Ok((manifest, end))
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Artifact> {
+        let bad = |why: &str| CoreError::Artifact(why.to_string());
+        let (manifest, end) = Self::read_header(bytes)?;
         let mut offset = end;
         let artifact = Self::open(manifest, |e| {
             let n = usize::try_from(e.bytes).map_err(|_| bad("blob too large"))?;
@@ -439,6 +451,16 @@ mod tests {
         );
         assert_eq!(a.take_u32("index").unwrap(), vec![7, 8, 9]);
         assert_eq!(a.take_strings("ids").unwrap(), vec!["a", "", "ünï"]);
+    }
+
+    #[test]
+    fn manifest_of_reads_the_sealed_manifest() {
+        let (m, blobs) = sample();
+        let bytes = Artifact::to_bytes(m, &blobs).unwrap();
+        let manifest = Artifact::manifest_of(&bytes).unwrap();
+        assert_eq!(manifest, Artifact::from_bytes(&bytes).unwrap().manifest);
+        assert_eq!(manifest.blobs.len(), 3);
+        assert_eq!(manifest.blobs[1].sha256.len(), 64);
     }
 
     #[test]

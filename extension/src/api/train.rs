@@ -127,7 +127,7 @@ fn train_impl(
                 bytes.len() >> 20
             ),
         )
-        .hint("use fewer factors or neighbors, or a smaller catalogue for ease"));
+        .hint("use fewer factors or neighbors, or, with ease, a smaller catalogue"));
     }
     let seconds = started.elapsed().as_secs_f64();
     let manifest =

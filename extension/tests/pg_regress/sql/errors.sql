@@ -31,6 +31,14 @@ SELECT try($$INSERT INTO recsys.interactions (user_id, item_id, weight) VALUES (
 SELECT try($$INSERT INTO recsys.interactions (user_id, item_id, weight) VALUES ('u', 'i', 'NaN')$$);
 SELECT try($$INSERT INTO recsys.interactions (user_id, item_id) VALUES ('', 'i')$$);
 SELECT try($$SELECT recsys.ingest('[{"user_id": null, "item_id": "i"}]')$$);
+-- Stored versions, runs and the audit trail are append-only for operators.
+SELECT try($$UPDATE recsys.model_versions SET params = '{}'$$);
+SELECT try($$UPDATE recsys.training_runs SET status = 'failed'$$);
+SELECT try($$INSERT INTO recsys.audit_log (action, object, actor) VALUES ('train', 'x', 'someone_else')$$);
+-- Writing functions refuse a read-only transaction before doing any work.
+BEGIN TRANSACTION READ ONLY;
+SELECT try($$SELECT * FROM recsys.train('m', 'itemknn')$$);
+ROLLBACK;
 -- Only the owner manages tenancy.
 SELECT try($$SELECT recsys.bind_role('regress_alice', 'globex')$$);
 SELECT try($$INSERT INTO recsys.tenant_roles VALUES ('regress_alice', 'globex')$$);

@@ -14,7 +14,9 @@ END $$;
 GRANT recsys_operator TO regress_alice, regress_bob;
 GRANT recsys_viewer TO regress_carol, regress_nobody;
 GRANT recsys_admin TO regress_gateway;
--- bob may act as carol (acme's viewer): tenancy must still follow bob's login.
+-- bob may SET ROLE carol (acme's viewer): his own session's tenant must still follow his login.
+-- (Membership still lets him act for carol elsewhere, e.g. a pg_cron job scheduled as carol:
+-- never grant one tenant's login roles to another tenant's; docs/explanation/tenancy.md.)
 GRANT regress_carol TO regress_bob;
 SELECT recsys.bind_role('regress_alice', 'acme');
 SELECT recsys.bind_role('regress_bob', 'globex');
