@@ -130,8 +130,9 @@ fn train_impl(
         .hint("use fewer factors or neighbors, or, with ease, a smaller catalogue"));
     }
     let seconds = started.elapsed().as_secs_f64();
-    let manifest =
-        serde_json::to_value(&trained.manifest).map_err(|e| SqlError::invalid(e.to_string()))?;
+    // The sealed manifest lists every blob with its checksum, so versions can be compared.
+    let manifest = serde_json::to_value(recsys_core::artifact::Artifact::manifest_of(&bytes)?)
+        .map_err(|e| SqlError::invalid(e.to_string()))?;
     let metrics = serde_json::Value::Object(trained.manifest.metrics.clone());
     let params_json = trained.manifest.params.clone();
     let algorithm = trained.algorithm().to_string();

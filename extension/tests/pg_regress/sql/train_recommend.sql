@@ -46,7 +46,7 @@ SELECT count(*) AS n FROM recsys.similar_items('no-such-item', 5, 'knn');
 SELECT version FROM recsys.train('mf', 'als', '{"factors": 8, "iterations": 5}');
 SELECT (SELECT array_agg(score ORDER BY rank) FROM recsys.recommend('u05', 5, 'mf'))
      = (SELECT array_agg(score ORDER BY rank) FROM recsys.recommend('u05', 5, 'mf')) AS same_call;
-SELECT a.manifest->'blobs' = b.manifest->'blobs' AS same_parameters
+SELECT jsonb_array_length(a.manifest->'blobs') AS blobs, a.manifest->'blobs' = b.manifest->'blobs' AS same_parameters
 FROM recsys.model_versions a JOIN recsys.model_versions b ON a.model = b.model
 WHERE a.model = 'mf' AND a.version = 1 AND b.version = 2;
 
