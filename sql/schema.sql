@@ -45,16 +45,22 @@ CREATE TABLE recsys.gateway_roles (
 );
 REVOKE ALL ON recsys.tenant_roles, recsys.gateway_roles FROM PUBLIC;
 
+-- PL/pgSQL, not SQL: row-level security calls this once per table scan, and PL/pgSQL keeps its
+-- plans for the session where a SECURITY DEFINER SQL function is parsed and planned every time.
 CREATE FUNCTION recsys.current_tenant() RETURNS text
-    LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE
-        WHEN EXISTS (SELECT 1 FROM recsys.gateway_roles g WHERE g.role_name = session_user)
-          OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
-        THEN nullif(current_setting('recsys.tenant', true), '')
-        ELSE (SELECT t.tenant_id FROM recsys.tenant_roles t WHERE t.role_name = session_user)
-    END
+DECLARE
+    tenant text;
+BEGIN
+    IF EXISTS (SELECT 1 FROM recsys.gateway_roles g WHERE g.role_name = session_user)
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper) THEN
+        RETURN nullif(current_setting('recsys.tenant', true), '');
+    END IF;
+    SELECT t.tenant_id INTO tenant FROM recsys.tenant_roles t WHERE t.role_name = session_user;
+    RETURN tenant;
+END
 $$;
 COMMENT ON FUNCTION recsys.current_tenant() IS
     'The tenant of this session: bound to session_user, or chosen with recsys.tenant by a gateway role';

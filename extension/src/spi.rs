@@ -3,8 +3,13 @@
 //! the resolved tenant explicitly, so superusers and BYPASSRLS roles (which skip row-level
 //! security) still see one tenant.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use pgrx::prelude::*;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient};
 use pgrx::JsonB;
+use pgrx::{PgBuiltInOids, PgOid};
 use recsys_core::{Interactions, RawInteraction};
 
 use crate::error::{SqlError, SqlResult};
@@ -65,37 +70,118 @@ pub fn load_interactions(tenant: &str, mut progress: impl FnMut(u64)) -> SqlResu
     Ok(Interactions::from_raw(raw)?)
 }
 
-/// The serving version of a model: the named one, or the tenant's most recently trained model
-/// with an active version.
-pub struct ActiveVersion {
-    pub id: i64,
+/// Statements of the serving path, planned once per backend: `recommend` runs them on every
+/// call, and parsing and planning them each time cost more than scoring 50k items.
+struct ServingStatements {
+    version: OwnedPreparedStatement,
+    user: OwnedPreparedStatement,
+    unavailable: OwnedPreparedStatement,
 }
 
-pub fn active_version(tenant: &str, model: Option<&str>) -> SqlResult<ActiveVersion> {
-    let found = Spi::connect(|client| -> SqlResult<Option<ActiveVersion>> {
-        let mut rows = client.select(
-            "SELECT v.id FROM recsys.models m \
-             JOIN recsys.model_versions v \
-               ON v.tenant_id = m.tenant_id AND v.model = m.name AND v.version = m.active_version \
-             WHERE m.tenant_id = $1 AND ($2::text IS NULL OR m.name = $2) \
-             ORDER BY v.created_at DESC, v.id DESC LIMIT 1",
-            None,
-            &[tenant.into(), model.into()],
-        )?;
-        match rows.next() {
-            None => Ok(None),
-            Some(row) => Ok(Some(ActiveVersion {
-                id: required(row.get::<i64>(1)?, "id")?,
-            })),
-        }
+thread_local! {
+    static SERVING: RefCell<Option<Rc<ServingStatements>>> = const { RefCell::new(None) };
+}
+
+fn serving_statements(client: &SpiClient<'_>) -> SqlResult<Rc<ServingStatements>> {
+    if let Some(s) = SERVING.with(|s| s.borrow().clone()) {
+        return Ok(s);
+    }
+    let text = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
+    let prepared = Rc::new(ServingStatements {
+        // The tenant and the serving version in one round: the named model's active version, or
+        // the model whose active version is newest.
+        version: client
+            .prepare(
+                "SELECT t.tenant, v.id FROM (SELECT recsys.current_tenant() AS tenant) t \
+                 LEFT JOIN LATERAL ( \
+                     SELECT v.id FROM recsys.models m \
+                     JOIN recsys.model_versions v \
+                       ON v.tenant_id = m.tenant_id AND v.model = m.name AND v.version = m.active_version \
+                     WHERE m.tenant_id = t.tenant AND ($1::text IS NULL OR m.name = $1) \
+                     ORDER BY v.created_at DESC, v.id DESC LIMIT 1) v ON true",
+                &[text],
+            )?
+            .keep(),
+        // The user's items with summed weights (seen = true), then the unavailable items.
+        user: client
+            .prepare(
+                "SELECT item_id::text, sum(weight)::real, true FROM recsys.interactions \
+                 WHERE tenant_id = $1 AND user_id = $2 GROUP BY item_id \
+                 UNION ALL \
+                 SELECT item_id::text, 0::real, false FROM recsys.items WHERE tenant_id = $1 AND NOT available",
+                &[text, text],
+            )?
+            .keep(),
+        unavailable: client
+            .prepare(
+                "SELECT item_id::text FROM recsys.items WHERE tenant_id = $1 AND NOT available",
+                &[text],
+            )?
+            .keep(),
+    });
+    SERVING.with(|s| *s.borrow_mut() = Some(prepared.clone()));
+    Ok(prepared)
+}
+
+/// The caller's tenant and the id of the model version that serves it: `model`'s active
+/// version, or, without a name, the model whose active version is newest.
+pub fn serving_version(model: Option<&str>) -> SqlResult<(String, i64)> {
+    let (tenant, id) = Spi::connect(|client| -> SqlResult<(Option<String>, Option<i64>)> {
+        let statements = serving_statements(client)?;
+        Ok(client
+            .select(&statements.version, Some(1), &[model.into()])?
+            .first()
+            .get_two::<String, i64>()?)
     })?;
-    found.ok_or_else(|| match model {
+    let tenant = tenant.ok_or_else(crate::tenant::no_tenant)?;
+    let id = id.ok_or_else(|| match model {
         Some(m) => SqlError::no_data(format!(
             "model \"{m}\" does not exist or has no active version"
         ))
         .hint(format!("train it first: SELECT * FROM recsys.train('{m}')")),
         None => SqlError::no_data("this tenant has no trained model")
             .hint("train one first: SELECT * FROM recsys.train('default')"),
+    })?;
+    Ok((tenant, id))
+}
+
+/// What serving needs to know about a user beyond the model.
+pub struct UserContext {
+    /// The user's items with summed weights.
+    pub history: Vec<(String, f32)>,
+    /// The tenant's unavailable items.
+    pub unavailable: Vec<String>,
+}
+
+pub fn user_context(tenant: &str, user: &str) -> SqlResult<UserContext> {
+    Spi::connect(|client| {
+        let statements = serving_statements(client)?;
+        let rows = client.select(&statements.user, None, &[tenant.into(), user.into()])?;
+        let (mut history, mut unavailable) = (Vec::with_capacity(rows.len()), Vec::new());
+        for row in rows {
+            let item = required(row.get::<String>(1)?, "item_id")?;
+            if required(row.get::<bool>(3)?, "seen")? {
+                history.push((item, required(row.get::<f32>(2)?, "weight")?));
+            } else {
+                unavailable.push(item);
+            }
+        }
+        Ok(UserContext {
+            history,
+            unavailable,
+        })
+    })
+}
+
+pub fn unavailable_items(tenant: &str) -> SqlResult<Vec<String>> {
+    Spi::connect(|client| {
+        let statements = serving_statements(client)?;
+        let rows = client.select(&statements.unavailable, None, &[tenant.into()])?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(required(row.get::<String>(1)?, "item_id")?);
+        }
+        Ok(out)
     })
 }
 
@@ -105,41 +191,6 @@ pub fn artifact(version_id: i64) -> SqlResult<Vec<u8>> {
         &[version_id.into()],
     )?;
     bytes.ok_or_else(|| SqlError::no_data("the model version was deleted while in use"))
-}
-
-/// A user's items with summed weights.
-pub fn history(tenant: &str, user: &str) -> SqlResult<Vec<(String, f32)>> {
-    Spi::connect(|client| {
-        let rows = client.select(
-            "SELECT item_id::text, sum(weight)::real FROM recsys.interactions \
-             WHERE tenant_id = $1 AND user_id = $2 GROUP BY item_id",
-            None,
-            &[tenant.into(), user.into()],
-        )?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push((
-                required(row.get::<String>(1)?, "item_id")?,
-                required(row.get::<f32>(2)?, "weight")?,
-            ));
-        }
-        Ok(out)
-    })
-}
-
-pub fn unavailable_items(tenant: &str) -> SqlResult<Vec<String>> {
-    Spi::connect(|client| {
-        let rows = client.select(
-            "SELECT item_id::text FROM recsys.items WHERE tenant_id = $1 AND NOT available",
-            None,
-            &[tenant.into()],
-        )?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push(required(row.get::<String>(1)?, "item_id")?);
-        }
-        Ok(out)
-    })
 }
 
 /// The algorithm and parameters of a model's active version: what `recsys.eval` re-trains.

@@ -10,13 +10,15 @@ use crate::spi;
 /// The session's tenant, or 42501 when none is bound.
 pub fn require() -> SqlResult<String> {
     let tenant: Option<String> = spi::select_one("SELECT recsys.current_tenant()", &[])?;
-    tenant.ok_or_else(|| {
-        SqlError::new(
-            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            "no recsys tenant is bound to this session",
-        )
-        .hint("an administrator binds a login role to a tenant: SELECT recsys.bind_role('app_user', 'acme'); a gateway role sets it per transaction: SELECT set_config('recsys.tenant', 'acme', true)")
-    })
+    tenant.ok_or_else(no_tenant)
+}
+
+pub fn no_tenant() -> SqlError {
+    SqlError::new(
+        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        "no recsys tenant is bound to this session",
+    )
+    .hint("an administrator binds a login role to a tenant: SELECT recsys.bind_role('app_user', 'acme'); a gateway role sets it per transaction: SELECT set_config('recsys.tenant', 'acme', true)")
 }
 
 /// Training and evaluation write; in a read-only transaction or on a hot standby, say so

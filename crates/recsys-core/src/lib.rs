@@ -12,6 +12,7 @@ pub mod models;
 pub mod offline;
 pub mod rng;
 mod scoring;
+mod screening;
 pub mod topk;
 pub mod trained;
 

@@ -60,6 +60,11 @@ impl TopK {
         self.heap.is_empty()
     }
 
+    /// The score of the worst kept candidate once `k` are kept; -inf before.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
     /// Offers one candidate.
     #[inline]
     pub fn offer(&mut self, item: u32, score: f32) {

@@ -12,7 +12,10 @@ use crate::data::{IdMap, Interactions};
 use crate::error::{CoreError, Result};
 use crate::models::{FitContext, Model, Registry};
 use crate::scoring::{popular_order, Ranker, Scratch};
+use crate::screening::{top_k_factored, QuantizedItems};
 use crate::topk::top_k;
+use std::cell::RefCell;
+use std::sync::OnceLock;
 
 /// Largest `k` a caller may ask for; more is a bug or an attack, not a recommendation.
 pub const MAX_K: usize = 10_000;
@@ -26,6 +29,13 @@ pub struct TrainedModel {
     /// Items by `popularity`, best first: the fallback list, and the padding of sparse lists.
     popular_order: Vec<u32>,
     model: Box<dyn Model>,
+    /// i8 copy of a factor model's item vectors, built on the first single-user request.
+    quantized: OnceLock<QuantizedItems>,
+}
+
+thread_local! {
+    /// Screening scores of the single-user factor path, reused between calls.
+    static SCREEN: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// One user's recommendations, best first.
@@ -98,6 +108,7 @@ impl TrainedModel {
             popular_order: popular_order(&popularity),
             popularity,
             model: fitted.model,
+            quantized: OnceLock::new(),
         })
     }
 
@@ -198,6 +209,7 @@ impl TrainedModel {
             popular_order: popular_order(&popularity),
             popularity,
             model,
+            quantized: OnceLock::new(),
         })
     }
 
@@ -216,6 +228,24 @@ impl TrainedModel {
         exclude: &[u32],
     ) -> Result<Recommendations> {
         check_k(k)?;
+        if let Some((items, dim)) = self.model.item_vectors() {
+            let mut x = vec![0f32; dim];
+            if dim > 0
+                && items.len() == dim * self.n_items()
+                && self.model.user_vector(query.user, &query.history, &mut x)
+            {
+                let quantized = self
+                    .quantized
+                    .get_or_init(|| QuantizedItems::new(items, dim));
+                let items = SCREEN.with(|buf| {
+                    top_k_factored(items, quantized, &x, k, exclude, &mut buf.borrow_mut())
+                });
+                return Ok(Recommendations {
+                    items,
+                    fallback: false,
+                });
+            }
+        }
         let mut scratch = Scratch::new(self.n_items());
         Ok(self.ranker().one(query, k, exclude, &mut scratch))
     }

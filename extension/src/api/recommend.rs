@@ -6,7 +6,7 @@ use pgrx::prelude::*;
 use recsys_core::UserQuery;
 
 use crate::error::{run, SqlResult};
-use crate::{cache, spi, tenant};
+use crate::{cache, spi};
 
 type RecommendRow = (String, f32, i32, bool);
 type SimilarRow = (String, f32, i32);
@@ -43,15 +43,16 @@ fn recommend_impl(
     let k = super::k(k)?;
     let model = super::optional_model_name(model)?;
     let exclude_seen = exclude_seen.ok_or_else(|| crate::error::SqlError::null("exclude_seen"))?;
-    let tenant = tenant::require()?;
-    let active = spi::active_version(&tenant, model)?;
-    let trained = cache::model(&tenant, active.id)?;
-
-    let history: Vec<(u32, f32)> = spi::history(&tenant, user_id)?
+    let (tenant, version) = spi::serving_version(model)?;
+    let trained = cache::model(&tenant, version)?;
+    let context = spi::user_context(&tenant, user_id)?;
+    let history: Vec<(u32, f32)> = context
+        .history
         .into_iter()
         .filter_map(|(item, w)| trained.items.get(&item).map(|i| (i, w)))
         .collect();
-    let mut exclude: Vec<u32> = spi::unavailable_items(&tenant)?
+    let mut exclude: Vec<u32> = context
+        .unavailable
         .iter()
         .filter_map(|item| trained.items.get(item))
         .collect();
@@ -97,9 +98,8 @@ fn similar_impl(
     let item_id = super::external_id("item_id", item_id)?;
     let k = super::k(k)?;
     let model = super::optional_model_name(model)?;
-    let tenant = tenant::require()?;
-    let active = spi::active_version(&tenant, model)?;
-    let trained = cache::model(&tenant, active.id)?;
+    let (tenant, version) = spi::serving_version(model)?;
+    let trained = cache::model(&tenant, version)?;
     let Some(item) = trained.items.get(item_id) else {
         return Ok(Vec::new());
     };
