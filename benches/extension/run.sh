@@ -53,7 +53,7 @@ rm -f "$OUT"/pgbench_log.*
 # Warm-up: every connection decodes the model once into its cache.
 (cd "$OUT" && "$PG_BIN/pgbench" -n -c 4 -j 2 -T 3 -U bench_app -f recommend.sql $DB >/dev/null)
 (cd "$OUT" && "$PG_BIN/pgbench" -n -c 4 -j 2 -T "$DURATION" -U bench_app -f recommend.sql -l $DB >"$OUT/pgbench.out")
-percentiles() { cat "$OUT"/pgbench_log.* | awk '{print $3 / 1000}' | sort -g | awk '{a[NR] = $1} END {printf "%.3f %.3f %d", a[int(NR * 0.5)], a[int(NR * 0.99)], NR}'; }
+percentiles() { cat "$OUT"/pgbench_log.* | awk '{print $3 / 1000}' | sort -g | awk '{a[NR] = $1} END {printf "%.3f %.3f %d\n", a[int(NR * 0.5)], a[int(NR * 0.99)], NR}'; }
 read -r p50 p99 n < <(percentiles)
 tps=$(grep -oE "tps = [0-9.]+" "$OUT/pgbench.out" | head -1 | awk '{print $3}')
 

@@ -52,26 +52,6 @@ pub fn dot<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
     reduce(&acc) + tail
 }
 
-/// Sum of `q[i] * x[i]` for i8 codes, with the same fixed reduction order as [`dot`].
-#[inline(always)]
-pub fn dot_i8<const FMA: bool>(q: &[i8], x: &[f32]) -> f32 {
-    let n = q.len().min(x.len());
-    let (q, x) = (&q[..n], &x[..n]);
-    let mut acc = [0f32; LANES];
-    let mut cq = q.chunks_exact(LANES);
-    let mut cx = x.chunks_exact(LANES);
-    for (a, b) in (&mut cq).zip(&mut cx) {
-        for l in 0..LANES {
-            acc[l] = madd::<FMA>(a[l] as f32, b[l], acc[l]);
-        }
-    }
-    let mut tail = 0f32;
-    for (a, b) in cq.remainder().iter().zip(cx.remainder()) {
-        tail = madd::<FMA>(*a as f32, *b, tail);
-    }
-    reduce(&acc) + tail
-}
-
 /// `y += alpha * x`.
 #[inline(always)]
 pub fn axpy<const FMA: bool>(alpha: f32, x: &[f32], y: &mut [f32]) {
@@ -136,20 +116,6 @@ mod tests {
             let want = naive_dot(&a, &b);
             assert!((dot::<false>(&a, &b) as f64 - want).abs() < 1e-4, "n={n}");
             assert!((dot::<true>(&a, &b) as f64 - want).abs() < 1e-4, "n={n}");
-        }
-    }
-
-    #[test]
-    fn dot_i8_matches_naive() {
-        for n in [0usize, 5, 16, 64, 70] {
-            let q: Vec<i8> = (0..n).map(|i| (i as i32 * 37 % 255 - 127) as i8).collect();
-            let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
-            let want: f64 = q.iter().zip(&x).map(|(a, b)| *a as f64 * *b as f64).sum();
-            assert!(
-                (dot_i8::<false>(&q, &x) as f64 - want).abs() < 1e-3,
-                "n={n}"
-            );
-            assert!((dot_i8::<true>(&q, &x) as f64 - want).abs() < 1e-3, "n={n}");
         }
     }
 

@@ -6,7 +6,7 @@
 //! dense scores gives, bit for bit.
 
 use crate::fma_dispatch;
-use crate::kernels::{dot, dot_i8};
+use crate::kernels::dot;
 use crate::topk::TopK;
 
 /// Item vectors as `code * scale` with one scale per item: |y - code * scale| <= scale / 2
@@ -41,12 +41,27 @@ impl QuantizedItems {
     }
 }
 
-fma_dispatch!(fn screen => screen_impl(codes: &[i8], scales: &[f32], x: &[f32], out: &mut [f32]));
+/// Largest |code| of the user vector: with item codes up to 127, a dot product of up to 1024
+/// components stays below 2^31 (127 * 16383 * 1024 < 2^31).
+const USER_LEVELS: f32 = 16383.0;
+
+fma_dispatch!(fn screen => screen_impl(codes: &[i8], scales: &[f32], xq: &[i16], x_scale: f32, out: &mut [f32]));
 
 #[inline(always)]
-fn screen_impl<const FMA: bool>(codes: &[i8], scales: &[f32], x: &[f32], out: &mut [f32]) {
-    for ((o, q), s) in out.iter_mut().zip(codes.chunks_exact(x.len())).zip(scales) {
-        *o = s * dot_i8::<FMA>(q, x);
+fn screen_impl<const FMA: bool>(
+    codes: &[i8],
+    scales: &[f32],
+    xq: &[i16],
+    x_scale: f32,
+    out: &mut [f32],
+) {
+    for ((o, q), s) in out.iter_mut().zip(codes.chunks_exact(xq.len())).zip(scales) {
+        // Integer sums are exact in any order, so this compiles to multiply-add-pairs.
+        let mut sum = 0i32;
+        for (&a, &b) in q.iter().zip(xq) {
+            sum += a as i32 * b as i32;
+        }
+        *o = s * x_scale * sum as f32;
     }
 }
 
@@ -72,16 +87,33 @@ pub(crate) fn top_k_factored(
 ) -> Vec<(u32, f32)> {
     let n = q.scales.len();
     buf.resize(n, 0.0);
-    screen(&q.codes, &q.scales, x, buf);
+    let x_max = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let x_scale = if x_max > 0.0 {
+        x_max / USER_LEVELS
+    } else {
+        0.0
+    };
+    let xq: Vec<i16> = x
+        .iter()
+        .map(|v| {
+            if x_scale > 0.0 {
+                (v / x_scale).round() as i16
+            } else {
+                0
+            }
+        })
+        .collect();
+    screen(&q.codes, &q.scales, &xq, x_scale, buf);
     for &e in exclude {
         if let Some(slot) = buf.get_mut(e as usize) {
             *slot = f32::NAN;
         }
     }
-    // |score - approx| <= scale/2 * |x|_1 from quantisation, plus f32 rounding of both sums,
-    // each far below 1e-5 * 127 * scale * |x|_1 for vectors of up to 1024 components.
+    // |y.x - approx| <= scale/2 * |x|_1 (item codes) + scale * 127 * dim * x_scale/2 (user
+    // codes); the 2 % on top covers f32 rounding of the exact score and of the products.
     let l1: f32 = x.iter().map(|v| v.abs()).sum();
-    let margin = l1 * (0.5 + 127.0e-5) * 1.01;
+    let dim = x.len() as f32;
+    let margin = (0.5 * l1 + 63.5 * dim * x_scale) * 1.02 + f32::EPSILON * 127.0 * dim * l1;
     let mut lower = TopK::new(k);
     for (j, (&a, &s)) in buf.iter().zip(&q.scales).enumerate() {
         lower.offer(j as u32, a - s * margin);
