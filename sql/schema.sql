@@ -45,23 +45,11 @@ CREATE TABLE recsys.gateway_roles (
 );
 REVOKE ALL ON recsys.tenant_roles, recsys.gateway_roles FROM PUBLIC;
 
--- PL/pgSQL, not SQL: row-level security calls this once per table scan, and PL/pgSQL keeps its
--- plans for the session where a SECURITY DEFINER SQL function is parsed and planned every time.
+-- Implemented in Rust (extension/src/tenant.rs), cached per transaction: row-level security
+-- calls it once per table scan. Declared here because the policies below need it.
 CREATE FUNCTION recsys.current_tenant() RETURNS text
-    LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    tenant text;
-BEGIN
-    IF EXISTS (SELECT 1 FROM recsys.gateway_roles g WHERE g.role_name = session_user)
-       OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper) THEN
-        RETURN nullif(current_setting('recsys.tenant', true), '');
-    END IF;
-    SELECT t.tenant_id INTO tenant FROM recsys.tenant_roles t WHERE t.role_name = session_user;
-    RETURN tenant;
-END
-$$;
+    LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY DEFINER
+    AS 'MODULE_PATHNAME', 'current_tenant_wrapper';
 COMMENT ON FUNCTION recsys.current_tenant() IS
     'The tenant of this session: bound to session_user, or chosen with recsys.tenant by a gateway role';
 

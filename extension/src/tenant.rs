@@ -1,11 +1,107 @@
 // SPDX-License-Identifier: BUSL-1.1
-//! Who the caller's tenant is. The answer comes from `recsys.current_tenant()` (see
-//! sql/schema.sql), the same function the row-level security policies use.
+//! Who the caller's tenant is: `recsys.current_tenant()`, the function every row-level
+//! security policy calls (see sql/schema.sql for the model).
+//!
+//! The answer is cached for the rest of the transaction, keyed by everything it depends on
+//! (the session user and the `recsys.tenant` setting), because the policies call it once per
+//! table scan: computing it each time was the largest cost of a `recommend` call.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::CStr;
 
 use pgrx::prelude::*;
+use pgrx::{register_xact_callback, PgXactCallbackEvent};
 
 use crate::error::{SqlError, SqlResult};
 use crate::spi;
+
+#[derive(Clone, PartialEq)]
+struct Key {
+    session_user: pg_sys::Oid,
+    setting: Option<String>,
+}
+
+thread_local! {
+    static CACHED: RefCell<Option<(Key, Option<String>)>> = const { RefCell::new(None) };
+    static CLEAR_REGISTERED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn setting() -> Option<String> {
+    // SAFETY: a plain GUC lookup with missing_ok; the returned string is owned by the GUC
+    // machinery and copied at once.
+    let value = unsafe { pg_sys::GetConfigOption(c"recsys.tenant".as_ptr(), true, false) };
+    if value.is_null() {
+        return None;
+    }
+    // SAFETY: non-null GUC values are NUL-terminated strings.
+    let s = unsafe { CStr::from_ptr(value) }
+        .to_string_lossy()
+        .into_owned();
+    (!s.is_empty()).then_some(s)
+}
+
+fn clear_at_transaction_end() {
+    if CLEAR_REGISTERED.with(|r| r.replace(true)) {
+        return;
+    }
+    let clear = || {
+        CACHED.with(|c| c.borrow_mut().take());
+        CLEAR_REGISTERED.with(|r| r.set(false));
+    };
+    register_xact_callback(PgXactCallbackEvent::Commit, clear);
+    register_xact_callback(PgXactCallbackEvent::Abort, clear);
+}
+
+/// Computes the tenant. Runs as the function's owner (SECURITY DEFINER), so every name in the
+/// query is schema-qualified, operators included: a caller's search_path must not choose
+/// what runs here.
+fn lookup(key: &Key) -> SqlResult<Option<String>> {
+    // SAFETY: plain catalog lookups of an existing role id.
+    let (superuser, name) = unsafe {
+        let name = pg_sys::GetUserNameFromId(key.session_user, false);
+        (
+            pg_sys::superuser_arg(key.session_user),
+            CStr::from_ptr(name).to_string_lossy().into_owned(),
+        )
+    };
+    let gateway = superuser
+        || spi::select_one::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM recsys.gateway_roles g \
+                            WHERE g.role_name OPERATOR(pg_catalog.=) $1::pg_catalog.name)",
+            &[name.as_str().into()],
+        )? == Some(true);
+    if gateway {
+        return Ok(key.setting.clone());
+    }
+    spi::select_one::<String>(
+        "SELECT t.tenant_id::pg_catalog.text FROM recsys.tenant_roles t \
+         WHERE t.role_name OPERATOR(pg_catalog.=) $1::pg_catalog.name",
+        &[name.as_str().into()],
+    )
+}
+
+/// The tenant of this session: bound to session_user, or chosen with recsys.tenant by a
+/// gateway role or a superuser. Declared in sql/schema.sql (policies need it before pgrx
+/// creates functions), hence `sql = false`.
+#[pg_extern(sql = false)]
+fn current_tenant() -> Option<String> {
+    let key = Key {
+        // SAFETY: reads the backend's session user id.
+        session_user: unsafe { pg_sys::GetSessionUserId() },
+        setting: setting(),
+    };
+    let hit = CACHED.with(|c| match &*c.borrow() {
+        Some((k, tenant)) if *k == key => Some(tenant.clone()),
+        _ => None,
+    });
+    if let Some(tenant) = hit {
+        return tenant;
+    }
+    let tenant = crate::error::run(|| lookup(&key));
+    clear_at_transaction_end();
+    CACHED.with(|c| *c.borrow_mut() = Some((key, tenant.clone())));
+    tenant
+}
 
 /// The session's tenant, or 42501 when none is bound.
 pub fn require() -> SqlResult<String> {
@@ -20,7 +116,6 @@ pub fn no_tenant() -> SqlError {
     )
     .hint("an administrator binds a login role to a tenant: SELECT recsys.bind_role('app_user', 'acme'); a gateway role sets it per transaction: SELECT set_config('recsys.tenant', 'acme', true)")
 }
-
 /// Training and evaluation write; in a read-only transaction or on a hot standby, say so
 /// before doing any work.
 pub fn require_primary(what: &str) -> SqlResult<()> {
