@@ -24,6 +24,10 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'recsys_admin') THEN
         CREATE ROLE recsys_admin NOLOGIN;
     END IF;
+    -- What the REST sidecar's login role needs beyond recsys_admin: its API keys.
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'recsys_gateway') THEN
+        CREATE ROLE recsys_gateway NOLOGIN;
+    END IF;
 END
 $roles$;
 GRANT recsys_viewer TO recsys_operator;
@@ -142,6 +146,21 @@ CREATE TABLE recsys.eval_runs (
 );
 CREATE INDEX eval_runs_model ON recsys.eval_runs (tenant_id, model, created_at DESC);
 
+-- API keys of the REST sidecar, each bound to one tenant and one role. Only a SHA-256 of the
+-- key is stored (keys carry 256 random bits, so a slow hash adds nothing); the prefix, itself
+-- random, finds the row. Not tenant-scoped: the sidecar reads it before it knows the tenant,
+-- so only recsys_gateway may touch it.
+CREATE TABLE recsys.api_keys (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    prefix     text NOT NULL UNIQUE CHECK (prefix ~ '^[A-Za-z0-9]{12}$'),
+    key_hash   bytea NOT NULL CHECK (octet_length(key_hash) = 32),
+    tenant_id  recsys.tenant_name NOT NULL,
+    role       text NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+    name       text NOT NULL DEFAULT '' CHECK (octet_length(name) <= 200),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    revoked_at timestamptz
+);
+
 CREATE TABLE recsys.audit_log (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tenant_id  recsys.tenant_name NOT NULL DEFAULT recsys.current_tenant(),
@@ -170,18 +189,27 @@ BEGIN
     END LOOP;
 END
 $rls$;
+-- Only an unfinished run may change (recsys.train completes it, a failed caller marks it):
+-- finished runs are history.
+CREATE POLICY unfinished_runs_only ON recsys.training_runs AS RESTRICTIVE FOR UPDATE
+    USING (status IN ('queued', 'running')) WITH CHECK (true);
 
 -- Privileges: viewers read and recommend; operators ingest, train and evaluate; admins also
 -- delete models and read the audit log.
 REVOKE ALL ON ALL TABLES IN SCHEMA recsys FROM PUBLIC;
+GRANT USAGE ON SCHEMA recsys TO recsys_gateway;
+GRANT SELECT, INSERT, UPDATE (revoked_at) ON recsys.api_keys TO recsys_gateway;
 GRANT USAGE ON SCHEMA recsys TO recsys_viewer;
 GRANT SELECT ON recsys.interactions, recsys.items, recsys.models, recsys.model_versions,
                 recsys.training_runs, recsys.eval_runs TO recsys_viewer;
 GRANT INSERT, UPDATE, DELETE ON recsys.interactions, recsys.items TO recsys_operator;
 -- Training upserts the model row (and activates the new version unless told not to).
 GRANT INSERT, UPDATE (algorithm, params, active_version) ON recsys.models TO recsys_operator;
--- Versions and runs are append-only: nobody rewrites a stored model in place.
+-- Versions and eval runs are append-only: nobody rewrites a stored model in place. A training
+-- run may be queued first and completed (or failed) later, by recsys.train(..., run_id).
 GRANT INSERT ON recsys.model_versions, recsys.training_runs, recsys.eval_runs TO recsys_operator;
+GRANT UPDATE (algorithm, params, status, progress, version, users, items, interactions, metrics,
+              error, finished_at, seconds) ON recsys.training_runs TO recsys_operator;
 -- The actor is always the default, session_user.
 GRANT INSERT (tenant_id, action, object, details) ON recsys.audit_log TO recsys_operator;
 GRANT DELETE ON recsys.models, recsys.model_versions, recsys.training_runs,
@@ -253,6 +281,26 @@ AS $$
 $$;
 COMMENT ON FUNCTION recsys.ingest(jsonb) IS
     'Inserts [{"event_id", "user_id", "item_id", "weight", "occurred_at"}, ...]; returns the number of new events';
+
+-- Batch upsert of the catalogue: each entry replaces the item's attributes and availability
+-- (absent attributes mean {}, absent availability true); the last entry wins for a repeated id.
+CREATE FUNCTION recsys.upsert_items(items jsonb) RETURNS bigint
+    LANGUAGE sql
+AS $$
+    WITH up AS (
+        INSERT INTO recsys.items (item_id, attributes, available, updated_at)
+        SELECT DISTINCT ON (i.item_id) i.item_id, coalesce(i.attributes, '{}'), coalesce(i.available, true), now()
+        FROM ROWS FROM (jsonb_to_recordset(items) AS (item_id text, attributes jsonb, available boolean))
+             WITH ORDINALITY AS i(item_id, attributes, available, n)
+        ORDER BY i.item_id, i.n DESC
+        ON CONFLICT (tenant_id, item_id) DO UPDATE
+            SET attributes = EXCLUDED.attributes, available = EXCLUDED.available, updated_at = now()
+        RETURNING 1
+    )
+    SELECT count(*) FROM up
+$$;
+COMMENT ON FUNCTION recsys.upsert_items(jsonb) IS
+    'Inserts or replaces [{"item_id", "attributes", "available"}, ...]; returns the number of items written';
 
 CREATE FUNCTION recsys.activate(model text, version integer) RETURNS void
     LANGUAGE plpgsql

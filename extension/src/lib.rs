@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 mod api;
 mod cache;
 mod error;
+mod jsonb_text;
 mod spi;
 mod tenant;
 

@@ -219,3 +219,23 @@ pub fn model_definition(tenant: &str, model: &str) -> SqlResult<(String, serde_j
         ),
     }
 }
+
+/// Checks that `run_id` is a run of this tenant's `model` still waiting to be completed.
+pub fn require_queued_run(tenant: &str, model: &str, run_id: i64) -> SqlResult<()> {
+    let status: Option<String> = select_one(
+        "SELECT status FROM recsys.training_runs WHERE id = $1 AND tenant_id = $2 AND model = $3",
+        &[run_id.into(), tenant.into(), model.into()],
+    )?;
+    match status.as_deref() {
+        Some("queued" | "running") => Ok(()),
+        Some(other) => Err(SqlError::new(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!("training run {run_id} is already {other}"),
+        )
+        .hint("queue a new run: INSERT INTO recsys.training_runs (model, algorithm, params, status) VALUES (..., 'queued')")),
+        None => Err(SqlError::no_data(format!(
+            "model \"{model}\" has no training run {run_id}"
+        ))
+        .hint("run_id must be a queued run of the same model, inserted and committed first")),
+    }
+}

@@ -11,6 +11,7 @@ use recsys_core::{FitContext, TrainedModel};
 use recsys_eval::SplitStrategy;
 
 use crate::error::{run, SqlError, SqlResult};
+use crate::jsonb_text::JsonbText;
 use crate::{cache, spi, tenant};
 
 type EvalRow = (
@@ -37,7 +38,7 @@ type EvalRow = (
 fn eval(
     model: Option<&str>,
     k: default!(Option<i32>, 10),
-    split: default!(Option<JsonB>, "'{}'"),
+    split: default!(Option<JsonbText>, "'{}'"),
 ) -> TableIterator<
     'static,
     (
@@ -59,8 +60,10 @@ fn eval(
     TableIterator::once(run(|| eval_impl(model, k, split)))
 }
 
-fn strategy(split: Option<JsonB>) -> SqlResult<SplitStrategy> {
-    let split = split.ok_or_else(|| SqlError::null("split"))?.0;
+fn strategy(split: Option<JsonbText>) -> SqlResult<SplitStrategy> {
+    let split = split
+        .ok_or_else(|| SqlError::null("split"))?
+        .parse("split")?;
     match &split {
         serde_json::Value::Object(o) if o.is_empty() => Ok(SplitStrategy::default_protocol()),
         serde_json::Value::Object(_) => serde_json::from_value(split.clone()).map_err(|e| {
@@ -72,7 +75,7 @@ fn strategy(split: Option<JsonB>) -> SqlResult<SplitStrategy> {
     }
 }
 
-fn eval_impl(model: Option<&str>, k: Option<i32>, split: Option<JsonB>) -> SqlResult<EvalRow> {
+fn eval_impl(model: Option<&str>, k: Option<i32>, split: Option<JsonbText>) -> SqlResult<EvalRow> {
     let model = super::model_name(model)?;
     let k = super::k(k)?;
     let strategy = strategy(split)?;

@@ -3,6 +3,10 @@
 //!
 //! Everything is written at the end, in the caller's transaction: a cancel, a timeout or an
 //! error leaves no version and no run behind. Progress goes out as NOTICEs while training.
+//!
+//! A caller that trains in the background (the REST sidecar) first commits a `queued` run of
+//! its own and passes its id as `run_id`: that row is then completed instead of a new one
+//! inserted, so pollers see one run go from queued to succeeded.
 
 use std::cell::Cell;
 use std::time::Instant;
@@ -12,6 +16,7 @@ use pgrx::JsonB;
 use recsys_core::{FitContext, Progress, TrainedModel};
 
 use crate::error::{run, SqlError, SqlResult};
+use crate::jsonb_text::JsonbText;
 use crate::{cache, spi, tenant};
 
 /// PostgreSQL's limit for one bytea value, minus headroom.
@@ -26,8 +31,9 @@ type TrainRow = (i64, String, i32, String, String, i64, i64, i64, f64);
 fn train(
     model: Option<&str>,
     algorithm: default!(Option<&str>, "'als'"),
-    params: default!(Option<JsonB>, "'{}'"),
+    params: default!(Option<JsonbText>, "'{}'"),
     activate: default!(Option<bool>, "true"),
+    run_id: default!(Option<i64>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -42,19 +48,22 @@ fn train(
         name!(seconds, f64),
     ),
 > {
-    let row = run(|| train_impl(model, algorithm, params, activate));
+    let row = run(|| train_impl(model, algorithm, params, activate, run_id));
     TableIterator::once(row)
 }
 
 fn train_impl(
     model: Option<&str>,
     algorithm: Option<&str>,
-    params: Option<JsonB>,
+    params: Option<JsonbText>,
     activate: Option<bool>,
+    queued_run: Option<i64>,
 ) -> SqlResult<TrainRow> {
     let model = super::model_name(model)?;
     let algorithm = algorithm.ok_or_else(|| SqlError::null("algorithm"))?;
-    let params = params.ok_or_else(|| SqlError::null("params"))?.0;
+    let params = params
+        .ok_or_else(|| SqlError::null("params"))?
+        .parse("params")?;
     let activate = activate.ok_or_else(|| SqlError::null("activate"))?;
     if !params.is_object() {
         return Err(SqlError::invalid("params must be a JSON object")
@@ -76,6 +85,9 @@ fn train_impl(
             format!("model \"{model}\" is being trained by another session"),
         )
         .hint("wait for that training to finish, then retry"));
+    }
+    if let Some(id) = queued_run {
+        spi::require_queued_run(&tenant, model, id)?;
     }
 
     let data = spi::load_interactions(&tenant, |n| {
@@ -158,28 +170,34 @@ fn train_impl(
             .first()
             .get_one()?
             .unwrap_or(1);
+        let run_values = [
+            tenant.as_str().into(),
+            model.into(),
+            algorithm.as_str().into(),
+            JsonB(params_json.clone()).into(),
+            version.into(),
+            users.into(),
+            items.into(),
+            interactions.into(),
+            JsonB(metrics.clone()).into(),
+            seconds.into(),
+            queued_run.into(),
+        ];
+        let run_sql = if queued_run.is_some() {
+            "UPDATE recsys.training_runs SET algorithm = $3, params = $4, status = 'succeeded', \
+               progress = 1, version = $5, users = $6, items = $7, interactions = $8, metrics = $9, \
+               finished_at = clock_timestamp(), seconds = $10 \
+             WHERE id = $11 AND tenant_id = $1 AND model = $2 RETURNING id"
+        } else {
+            "INSERT INTO recsys.training_runs \
+               (tenant_id, model, algorithm, params, status, progress, version, users, items, interactions, \
+                metrics, finished_at, seconds, started_at) \
+             VALUES ($1, $2, $3, $4, 'succeeded', 1, $5, $6, $7, $8, $9, clock_timestamp(), $10, \
+                    clock_timestamp() - make_interval(secs => $10)) \
+             RETURNING id"
+        };
         let run_id: i64 = client
-            .update(
-                "INSERT INTO recsys.training_runs \
-                   (tenant_id, model, algorithm, params, status, progress, version, users, items, interactions, \
-                    metrics, finished_at, seconds, started_at) \
-                 VALUES ($1, $2, $3, $4, 'succeeded', 1, $5, $6, $7, $8, $9, clock_timestamp(), $10, \
-                         clock_timestamp() - make_interval(secs => $10)) \
-                 RETURNING id",
-                None,
-                &[
-                    tenant.as_str().into(),
-                    model.into(),
-                    algorithm.as_str().into(),
-                    JsonB(params_json.clone()).into(),
-                    version.into(),
-                    users.into(),
-                    items.into(),
-                    interactions.into(),
-                    JsonB(metrics.clone()).into(),
-                    seconds.into(),
-                ],
-            )?
+            .update(run_sql, None, &run_values)?
             .first()
             .get_one()?
             .ok_or_else(|| SqlError::invalid("training run was not recorded"))?;

@@ -12,6 +12,9 @@ SELECT try($$SELECT * FROM recsys.train('m', 'als', '{"regularization": -1}')$$)
 SELECT try($$SELECT * FROM recsys.train('m', 'als', '{"factor": 8}')$$);
 SELECT try($$SELECT * FROM recsys.train('m', 'ease', '{"max_memory_mb": 0}')$$);
 SELECT try($$SELECT * FROM recsys.train('m', 'itemknn', '{"neighbors": -3}')$$);
+-- jsonb keeps 1e400 exactly; a double cannot: a clear 22023, not an internal error.
+SELECT try($$SELECT * FROM recsys.train('m', 'als', '{"factors": 1e400}')$$);
+SELECT try($$SELECT * FROM recsys.train('m', 'als', '{}', true, -5)$$);
 SELECT try($$SELECT * FROM recsys.recommend(NULL)$$);
 SELECT try($$SELECT * FROM recsys.recommend('u01', 0)$$);
 SELECT try($$SELECT * FROM recsys.recommend('u01', 100000)$$);
@@ -25,6 +28,10 @@ SELECT try($$SELECT * FROM recsys.eval('knn', -1)$$);
 SELECT try($$SELECT * FROM recsys.eval('knn', 10, '{"kind": "coin_flip"}')$$);
 SELECT try($$SELECT * FROM recsys.eval('knn', 10, '{"kind": "random_holdout", "test_fraction": 2, "min_user_items": 5, "seed": 1}')$$);
 SELECT try($$SELECT * FROM recsys.eval('knn', 10, '"x"')$$);
+SELECT try($$SELECT * FROM recsys.eval('knn', 10, '{"kind": "time_cut", "cut": 1e400}')$$);
+SELECT try($$SELECT recsys.upsert_items('[{"item_id": ""}]')$$);
+-- API keys are for the REST sidecar's gateway role only.
+SELECT try($$SELECT count(*) FROM recsys.api_keys$$);
 -- Activation is for admins.
 SELECT try($$SELECT recsys.activate('knn', 1)$$);
 SELECT try($$INSERT INTO recsys.interactions (user_id, item_id, weight) VALUES ('u', 'i', -1)$$);
@@ -33,7 +40,8 @@ SELECT try($$INSERT INTO recsys.interactions (user_id, item_id) VALUES ('', 'i')
 SELECT try($$SELECT recsys.ingest('[{"user_id": null, "item_id": "i"}]')$$);
 -- Stored versions, runs and the audit trail are append-only for operators.
 SELECT try($$UPDATE recsys.model_versions SET params = '{}'$$);
-SELECT try($$UPDATE recsys.training_runs SET status = 'failed'$$);
+-- Finished runs are history: an update finds no row to change.
+WITH changed AS (UPDATE recsys.training_runs SET status = 'failed' RETURNING 1) SELECT count(*) FROM changed;
 SELECT try($$INSERT INTO recsys.audit_log (action, object, actor) VALUES ('train', 'x', 'someone_else')$$);
 -- Writing functions refuse a read-only transaction before doing any work.
 BEGIN TRANSACTION READ ONLY;

@@ -71,6 +71,23 @@ SELECT recsys.ingest('[{"event_id": "batch-1", "user_id": "u01", "item_id": "i00
 SELECT recsys.ingest('[{"event_id": "batch-1", "user_id": "u01", "item_id": "i00"},
                        {"event_id": "batch-2", "user_id": "u01", "item_id": "i01", "weight": 2}]');
 
+-- Background training: a queued run, completed by train(..., run_id) in place of a new row.
+INSERT INTO recsys.training_runs (model, algorithm, params, status)
+VALUES ('bg', 'popularity', '{}', 'queued');
+SELECT model, version, status FROM recsys.train('bg', 'popularity', '{}', true,
+    (SELECT max(id) FROM recsys.training_runs WHERE model = 'bg'));
+SELECT model, status, version, progress, finished_at IS NOT NULL AS finished
+FROM recsys.training_runs WHERE model = 'bg';
+-- A run completes once.
+SELECT try(format($$SELECT * FROM recsys.train('bg', 'popularity', '{}', true, %s)$$,
+    (SELECT max(id) FROM recsys.training_runs WHERE model = 'bg')));
+
+-- The catalogue in batches: the last entry of a repeated id wins.
+SELECT recsys.upsert_items('[{"item_id": "i00", "attributes": {"genre": "a"}},
+                             {"item_id": "i01", "available": false},
+                             {"item_id": "i00", "attributes": {"genre": "b"}}]');
+SELECT item_id, attributes, available FROM recsys.items WHERE item_id IN ('i00', 'i01') ORDER BY 1;
+
 -- Works in a read-only transaction (as on a hot standby).
 BEGIN TRANSACTION READ ONLY;
 SELECT count(*) AS n FROM recsys.recommend('u01', 3, 'knn');
