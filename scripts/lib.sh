@@ -28,10 +28,11 @@ as_postgres() {
     else sudo -u postgres "$@"; fi
 }
 
+# Installs what the extension needs, plus any packages named as arguments.
 ensure_packages() {
     local missing=()
     for p in postgresql-$PG_VERSION postgresql-server-dev-$PG_VERSION postgresql-$PG_VERSION-cron \
-             libclang-dev clang pkg-config sudo; do
+             libclang-dev clang pkg-config sudo "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     if [ ${#missing[@]} -gt 0 ]; then

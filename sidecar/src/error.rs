@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: BUSL-1.1
+//! The sidecar's one error type. Every non-2xx answer is an RFC 9457 problem document with a
+//! stable `type` URI and `code`; database errors are mapped from their SQLSTATE here and only
+//! here. Internal details (SQL, constraint names, driver messages) go to the log, never out.
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Base of every problem `type`; the last segment is the `code`.
+pub const PROBLEM_BASE: &str = "https://recsys.dev/problems/";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub hint: Option<String>,
+}
+
+/// RFC 9457 problem details, with `code` and an optional `hint` as extension members.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// Stable URI naming the kind of problem: `https://recsys.dev/problems/{code}`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable code, the last segment of `type`.
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+            hint: None,
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_parameter",
+            detail,
+        )
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "an internal error occurred; the log has details under this request's id",
+        )
+    }
+
+    pub fn problem(&self) -> Problem {
+        Problem {
+            type_uri: format!("{PROBLEM_BASE}{}", self.code),
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.to_string(),
+            hint: self.hint.clone(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.problem())).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer realm="recsys", ApiKey header="X-API-Key""#),
+            );
+        }
+        response
+    }
+}
+
+/// SQLSTATE → HTTP. Messages of the recsys functions are written for users and pass through;
+/// for the rest (constraint violations, connection failures) a generic sentence does.
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        use StatusCode as S;
+        match &e {
+            sqlx::Error::Database(db) => {
+                let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+                let message = db.message().to_string();
+                let hint = db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .and_then(|pg| pg.hint().map(str::to_string));
+                let passed = |status, name| {
+                    let err = ApiError::new(status, name, message.clone());
+                    match &hint {
+                        Some(h) => err.hint(h.clone()),
+                        None => err,
+                    }
+                };
+                match code.as_str() {
+                    "22004" | "22023" | "22P02" | "22P05" | "22003" | "22001" | "2201B" => {
+                        passed(S::UNPROCESSABLE_ENTITY, "invalid_parameter")
+                    }
+                    "54000" => passed(S::UNPROCESSABLE_ENTITY, "too_large"),
+                    c if c.starts_with("22") => passed(S::UNPROCESSABLE_ENTITY, "invalid_parameter"),
+                    "23505" => ApiError::new(S::CONFLICT, "conflict", "the object already exists"),
+                    c if c.starts_with("23") => ApiError::invalid(
+                        "a value was refused by a database constraint (an id too long or empty, a weight not above zero, an attribute that is not an object)",
+                    ),
+                    // PostgreSQL names the table or function; the caller only needs the rule.
+                    "42501" => ApiError::new(S::FORBIDDEN, "forbidden", "this credential's role does not permit this operation")
+                        .hint("viewers read and get recommendations; operators also ingest, train and evaluate; admins also activate versions"),
+                    "P0002" => passed(S::NOT_FOUND, "not_found"),
+                    "55006" | "55000" | "40001" | "40P01" => passed(S::CONFLICT, "conflict"),
+                    "57014" => passed(S::GATEWAY_TIMEOUT, "timeout").hint(
+                        "the operation took longer than RECSYS_REQUEST_TIMEOUT_SECS; retry, or use fewer data",
+                    ),
+                    "25006" => passed(S::SERVICE_UNAVAILABLE, "read_only"),
+                    c if c.starts_with("53") => passed(S::SERVICE_UNAVAILABLE, "insufficient_resources"),
+                    c if c.starts_with("08") || c.starts_with("57P") => {
+                        ApiError::unavailable("the database is unavailable; retry later")
+                    }
+                    _ => {
+                        tracing::error!(sqlstate = %code, error = %message, "unmapped database error");
+                        ApiError::internal()
+                    }
+                }
+            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::unavailable("the database is unavailable; retry later")
+            }
+            _ => {
+                tracing::error!(error = %e, "database error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::invalid(r.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError::invalid(r.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_type_ends_with_code() {
+        let p = ApiError::not_found("no such model").problem();
+        assert_eq!(p.type_uri, "https://recsys.dev/problems/not_found");
+        assert_eq!(p.status, 404);
+        assert_eq!(p.title, "Not Found");
+    }
+
+    #[test]
+    fn unauthorized_carries_a_challenge() {
+        let r = ApiError::unauthorized("missing credentials").into_response();
+        assert!(r.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+    }
+}

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: BUSL-1.1
+//! The recsys REST sidecar: the extension's operations over HTTP. It holds no algorithm and
+//! decides no permission: every request is one transaction, run as the caller's tenant and
+//! database role, calling recsys SQL functions with bound parameters.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+mod extract;
+pub mod json;
+pub mod observability;
+pub mod openapi;
+pub mod routes;
+pub mod telemetry;
+mod validate;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, Request};
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+use tokio::sync::Semaphore;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::api_keys::KeyStore;
+use crate::auth::oidc::OidcVerifier;
+use crate::config::Config;
+use crate::error::ApiError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub keys: KeyStore,
+    pub oidc: Option<OidcVerifier>,
+    /// One background training at a time per sidecar.
+    pub trainer: Arc<Semaphore>,
+    pub config: Arc<Config>,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, oidc: Option<OidcVerifier>, config: Config) -> Self {
+        AppState {
+            keys: KeyStore::new(pool.clone(), config.key_cache_ttl),
+            pool,
+            oidc,
+            trainer: Arc::new(Semaphore::new(1)),
+            config: Arc::new(config),
+            metrics: observability::prometheus(),
+        }
+    }
+}
+
+fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(routes::v1())
+        .merge(routes::health::router())
+        .routes(routes!(observability::metrics_endpoint))
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().split_for_parts().1
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("there is no such route").hint("GET /openapi.yaml lists every route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not support this method",
+    )
+}
+
+pub fn app(state: AppState) -> Router {
+    let max_body = state.config.max_body_bytes;
+    let (router, api) = documented().split_for_parts();
+    let yaml = openapi::yaml(&api);
+    router
+        .route_layer(axum::middleware::from_fn(observability::track))
+        .route(
+            "/openapi.yaml",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/yaml")], yaml) }),
+        )
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a handler panicked");
+            axum::response::IntoResponse::into_response(ApiError::internal())
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let id = request
+                        .headers()
+                        .get(observability::REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn(observability::sanitize_request_id))
+        .with_state(state)
+}

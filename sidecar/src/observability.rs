@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: BUSL-1.1
+//! Prometheus metrics and request ids. Metric labels never carry a tenant or a user: only the
+//! route template, the method and the status, so cardinality stays fixed.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::AppState;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The process-wide recorder (metrics allows one); later calls share the first.
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("http_request_duration_seconds".into()),
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        10.0,
+                    ],
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("recsys_training_run_duration_seconds".into()),
+                        &[1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0],
+                    )
+                });
+            match builder.map(|b| b.install_recorder()) {
+                Ok(Ok(handle)) => handle,
+                // Only fails if another recorder is installed: keep rendering an empty registry.
+                _ => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+/// Counts and times every routed request by route template, method and status.
+pub async fn track(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = request.method().as_str().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// A client's X-Request-Id is kept only if it is short and printable; otherwise a fresh one is
+/// made, so logs cannot be flooded or forged through it.
+pub async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
+    let acceptable = |v: &HeaderValue| {
+        let b = v.as_bytes();
+        !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic())
+    };
+    if let Some(v) = request.headers().get(REQUEST_ID) {
+        if !acceptable(v) {
+            request.headers_mut().remove(REQUEST_ID);
+        }
+    }
+    next.run(request).await
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4")))]
+pub async fn metrics_endpoint(State(state): State<AppState>) -> impl IntoResponse {
+    metrics::gauge!("db_pool_connections").set(state.pool.size() as f64);
+    metrics::gauge!("db_pool_idle_connections").set(state.pool.num_idle() as f64);
+    (
+        StatusCode::OK,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
+}

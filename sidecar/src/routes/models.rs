@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: BUSL-1.1
+//! Models, their versions, activation and offline evaluation.
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{Json, Path};
+use crate::json::JsonText;
+use crate::{db, validate, AppState};
+
+#[derive(Serialize, ToSchema, sqlx::FromRow)]
+pub struct Model {
+    pub name: String,
+    pub algorithm: String,
+    /// Parameters of the most recent training, every default filled in.
+    #[schema(value_type = Object)]
+    pub params: JsonText,
+    /// The version served by recommendations; null until one is activated.
+    pub active_version: Option<i32>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ModelList {
+    pub models: Vec<Model>,
+}
+
+#[derive(Serialize, ToSchema, sqlx::FromRow)]
+pub struct ModelVersion {
+    pub version: i32,
+    pub algorithm: String,
+    #[schema(value_type = Object)]
+    pub params: JsonText,
+    pub active: bool,
+    pub training_run_id: Option<i64>,
+    /// Size of the stored artifact in bytes.
+    pub bytes: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VersionList {
+    pub model: String,
+    pub versions: Vec<ModelVersion>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Activated {
+    pub model: String,
+    pub active_version: i32,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EvalRequest {
+    /// List length scored, 1 to 1000 (default 10).
+    #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "crate::json::optional_whole")]
+    pub k: Option<u32>,
+    /// How to hold out test interactions; 20 % of each user's items (users with at least 5),
+    /// seed 42, when absent.
+    pub split: Option<Split>,
+}
+
+/// The split of `recsys.eval` (docs/reference/sql.md#recsyseval).
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Split {
+    /// Per user with at least `min_user_items` items, hold out a random `test_fraction` of them.
+    RandomHoldout {
+        #[schema(minimum = 0.001, maximum = 0.999)]
+        test_fraction: f64,
+        #[schema(minimum = 2, maximum = 1000000)]
+        #[serde(deserialize_with = "crate::json::whole")]
+        min_user_items: u64,
+        #[schema(minimum = 0, maximum = 9007199254740991_u64)]
+        #[serde(deserialize_with = "crate::json::whole")]
+        seed: u64,
+    },
+    /// Per user with at least `min_user_items` items, hold out the latest.
+    LeaveLastOut {
+        #[schema(minimum = 2, maximum = 1000000)]
+        #[serde(deserialize_with = "crate::json::whole")]
+        min_user_items: u64,
+    },
+    /// Events at or after `cut` (Unix seconds) are the test side.
+    TimeCut {
+        #[schema(minimum = 0, maximum = 9007199254740991_u64)]
+        #[serde(deserialize_with = "crate::json::whole")]
+        cut: u64,
+    },
+}
+
+impl Split {
+    fn check(&self) -> ApiResult<()> {
+        let (fraction, min_items, big) = match *self {
+            Split::RandomHoldout {
+                test_fraction,
+                min_user_items,
+                seed,
+            } => (test_fraction, min_user_items, seed),
+            Split::LeaveLastOut { min_user_items } => (0.5, min_user_items, 0),
+            Split::TimeCut { cut } => (0.5, 2, cut),
+        };
+        if !(0.001..=0.999).contains(&fraction) {
+            return Err(ApiError::invalid(
+                "split.test_fraction must be from 0.001 to 0.999",
+            ));
+        }
+        if !(2..=1_000_000).contains(&min_items) {
+            return Err(ApiError::invalid(
+                "split.min_user_items must be from 2 to 1000000",
+            ));
+        }
+        if big > (1 << 53) - 1 {
+            return Err(ApiError::invalid(
+                "split.seed and split.cut must be below 2^53",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Serialize, ToSchema, sqlx::FromRow)]
+pub struct Evaluation {
+    pub eval_id: i64,
+    pub model: String,
+    pub algorithm: String,
+    pub k: i32,
+    /// Test users scored.
+    pub users: i64,
+    pub precision: f64,
+    pub recall: f64,
+    pub ndcg: f64,
+    pub map: f64,
+    pub hit_rate: f64,
+    pub coverage: f64,
+    pub novelty: f64,
+    pub seconds: f64,
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_models))
+        .routes(routes!(list_versions))
+        .routes(routes!(activate))
+        .routes(routes!(evaluate))
+}
+
+/// The tenant's models (viewer).
+#[utoipa::path(get, path = "/v1/models", tag = "models",
+    responses((status = 200, body = ModelList),
+              (status = "4XX", body = Problem, content_type = "application/problem+json"),
+              (status = "5XX", body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn list_models(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<axum::Json<ModelList>> {
+    let mut tx = db::begin(&state.pool, &principal, Some(state.config.request_timeout)).await?;
+    let models = sqlx::query_as(
+        "SELECT name, algorithm, params::text AS params, active_version, created_at FROM recsys.models \
+         WHERE tenant_id = recsys.current_tenant() ORDER BY name",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(ModelList { models }))
+}
+
+/// A model's versions, newest first (viewer).
+#[utoipa::path(get, path = "/v1/models/{model}/versions", tag = "models",
+    params(("model" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")),
+    responses((status = 200, body = VersionList),
+              (status = "4XX", body = Problem, content_type = "application/problem+json"),
+              (status = "5XX", body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn list_versions(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(model): Path<String>,
+) -> ApiResult<axum::Json<VersionList>> {
+    validate::model(&model)?;
+    let mut tx = db::begin(&state.pool, &principal, Some(state.config.request_timeout)).await?;
+    let exists: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM recsys.models WHERE tenant_id = recsys.current_tenant() AND name = $1",
+    )
+    .bind(&model)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if exists.is_none() {
+        return Err(ApiError::not_found(format!(
+            "model \"{model}\" does not exist"
+        )));
+    }
+    let versions = sqlx::query_as(
+        "SELECT v.version, v.algorithm, v.params::text AS params, v.version IS NOT DISTINCT FROM m.active_version AS active, \
+                v.training_run_id, octet_length(v.artifact)::bigint AS bytes, v.created_at \
+         FROM recsys.model_versions v JOIN recsys.models m ON m.tenant_id = v.tenant_id AND m.name = v.model \
+         WHERE v.tenant_id = recsys.current_tenant() AND v.model = $1 ORDER BY v.version DESC",
+    )
+    .bind(&model)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(VersionList { model, versions }))
+}
+
+/// Makes `version` the one served (admin).
+#[utoipa::path(post, path = "/v1/models/{model}/versions/{version}/activate", tag = "models",
+    params(("model" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"),
+           ("version" = i32, Path, minimum = 1)),
+    responses((status = 200, body = Activated),
+              (status = "4XX", body = Problem, content_type = "application/problem+json"),
+              (status = "5XX", body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn activate(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((model, version)): Path<(String, i32)>,
+) -> ApiResult<axum::Json<Activated>> {
+    validate::model(&model)?;
+    if version < 1 {
+        return Err(ApiError::invalid("version must be 1 or more"));
+    }
+    let mut tx = db::begin(&state.pool, &principal, Some(state.config.request_timeout)).await?;
+    sqlx::query("SELECT recsys.activate($1, $2)")
+        .bind(&model)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(axum::Json(Activated {
+        model,
+        active_version: version,
+    }))
+}
+
+/// Evaluates the model's algorithm and parameters offline and stores the metrics (operator).
+/// Runs within the request, bounded by RECSYS_REQUEST_TIMEOUT_SECS.
+#[utoipa::path(post, path = "/v1/models/{model}/evaluations", tag = "models",
+    params(("model" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")),
+    request_body = EvalRequest,
+    responses((status = 200, body = Evaluation),
+              (status = "4XX", body = Problem, content_type = "application/problem+json"),
+              (status = "5XX", body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn evaluate(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(model): Path<String>,
+    Json(request): Json<EvalRequest>,
+) -> ApiResult<axum::Json<Evaluation>> {
+    validate::model(&model)?;
+    let k = validate::k(request.k.unwrap_or(10))?;
+    let split = match &request.split {
+        Some(s) => {
+            s.check()?;
+            serde_json::to_value(s).map_err(|_| ApiError::internal())?
+        }
+        None => serde_json::json!({}),
+    };
+    let mut tx = db::begin(&state.pool, &principal, Some(state.config.request_timeout)).await?;
+    let evaluation = sqlx::query_as(
+        "SELECT eval_id, model, algorithm, k, users, \"precision\", recall, ndcg, map, hit_rate, coverage, \
+                novelty, seconds FROM recsys.eval($1, $2, $3)",
+    )
+    .bind(&model)
+    .bind(k)
+    .bind(split)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(evaluation))
+}

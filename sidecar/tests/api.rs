@@ -1,0 +1,618 @@
+// SPDX-License-Identifier: BUSL-1.1
+//! The REST API against a real PostgreSQL with the recsys extension, through the same router
+//! the binary serves. scripts/test prepares the database and runs these with
+//! `RECSYS_TEST_DATABASE_URL=... cargo test -p recsys-sidecar -- --ignored`.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use recsys_sidecar::auth::{api_keys, Role};
+use recsys_sidecar::config::Config;
+use recsys_sidecar::{app, AppState};
+use serde_json::{json, Value};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use tower::ServiceExt;
+
+const NEEDS_DB: &str = "needs RECSYS_TEST_DATABASE_URL; scripts/test runs it";
+
+struct Api {
+    app: Router,
+    pool: PgPool,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Api {
+    async fn new() -> Api {
+        let url = std::env::var("RECSYS_TEST_DATABASE_URL").expect(NEEDS_DB);
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect(&url)
+            .await
+            .expect("database");
+        let mut config = Config::from_lookup(|_| None).expect("config");
+        // Revocations must show at once in these tests.
+        config.key_cache_ttl = Duration::ZERO;
+        config.max_body_bytes = 64 * 1024;
+        Api {
+            app: app(AppState::new(pool.clone(), None, config)),
+            pool,
+        }
+    }
+
+    /// A fresh tenant name per test, so tests share the database without seeing each other.
+    fn tenant(prefix: &str) -> String {
+        format!("{prefix}-{}", rand_suffix())
+    }
+
+    async fn key(&self, tenant: &str, role: Role) -> String {
+        api_keys::create(&self.pool, tenant, role, "test")
+            .await
+            .expect("key")
+            .key
+    }
+
+    async fn call(&self, method: &str, uri: &str, key: Option<&str>, body: Option<Value>) -> Reply {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(k) = key {
+            request = request.header("x-api-key", k);
+        }
+        let body = match body {
+            Some(b) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(b.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(request.body(body).expect("request")).await
+    }
+
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.app.clone().oneshot(request).await.expect("response");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn ingest(&self, key: &str, users: usize, items: usize, item_prefix: &str) {
+        let events: Vec<Value> = (0..users * 6)
+            .map(|i| {
+                let (user, j) = (i / 6, i % 6);
+                let item = (user * 3 + j * (1 + user % 4) + j * j) % items;
+                json!({"event_id": format!("e{i}"), "user_id": format!("u{user}"), "item_id": format!("{item_prefix}{item}")})
+            })
+            .collect();
+        let r = self
+            .call(
+                "POST",
+                "/v1/interactions",
+                Some(key),
+                Some(json!({ "events": events })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+
+    /// Starts training and polls the run until it finishes.
+    async fn train(&self, key: &str, model: &str, body: Value) -> Value {
+        let r = self
+            .call(
+                "POST",
+                &format!("/v1/models/{model}/training-runs"),
+                Some(key),
+                Some(body),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        assert_eq!(r.body["status"], "queued");
+        let location = r.headers[header::LOCATION]
+            .to_str()
+            .expect("location")
+            .to_string();
+        for _ in 0..600 {
+            let run = self.call("GET", &location, Some(key), None).await;
+            assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+            if run.body["status"] == "succeeded" || run.body["status"] == "failed" {
+                return run.body;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("training run {location} did not finish within 60 s");
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}{:x}", nanos, std::process::id())
+}
+
+fn assert_problem(r: &Reply, status: StatusCode, code: &str) {
+    assert_eq!(r.status, status, "{}", r.body);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(r.body["code"], code, "{}", r.body);
+    assert_eq!(
+        r.body["type"],
+        format!("https://recsys.dev/problems/{code}")
+    );
+    assert_eq!(r.body["status"], status.as_u16());
+}
+
+#[tokio::test]
+#[ignore = "needs RECSYS_TEST_DATABASE_URL; scripts/test runs it"]
+async fn tenant_a_cannot_reach_tenant_b_over_rest() {
+    let api = Api::new().await;
+    let (a, b) = (Api::tenant("a"), Api::tenant("b"));
+    let a_operator = api.key(&a, Role::Operator).await;
+    let a_viewer = api.key(&a, Role::Viewer).await;
+    let b_admin = api.key(&b, Role::Admin).await;
+
+    api.ingest(&a_operator, 30, 20, "a-item").await;
+    let run = api
+        .train(
+            &a_operator,
+            "m",
+            json!({"algorithm": "als", "params": {"factors": 4, "iterations": 3}}),
+        )
+        .await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["version"], 1);
+    let run_id = run["run_id"].as_i64().expect("run id");
+
+    let recs = api
+        .call(
+            "GET",
+            "/v1/users/u1/recommendations?k=5",
+            Some(&a_viewer),
+            None,
+        )
+        .await;
+    assert_eq!(recs.status, StatusCode::OK, "{}", recs.body);
+    assert_eq!(recs.body["items"].as_array().map(Vec::len), Some(5));
+
+    // Tenant B, even as admin, sees none of it: 404, never 403, so existence does not leak.
+    assert_problem(
+        &api.call(
+            "GET",
+            &format!("/v1/training-runs/{run_id}"),
+            Some(&b_admin),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_problem(
+        &api.call("GET", "/v1/users/u1/recommendations", Some(&b_admin), None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_problem(
+        &api.call("GET", "/v1/items/a-item1/similar", Some(&b_admin), None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_problem(
+        &api.call("GET", "/v1/models/m/versions", Some(&b_admin), None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_problem(
+        &api.call(
+            "POST",
+            "/v1/models/m/versions/1/activate",
+            Some(&b_admin),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_problem(
+        &api.call(
+            "POST",
+            "/v1/models/m/evaluations",
+            Some(&b_admin),
+            Some(json!({})),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let models = api.call("GET", "/v1/models", Some(&b_admin), None).await;
+    assert_eq!(models.body["models"], json!([]), "{}", models.body);
+
+    // B's own model of the same name is separate; A's recommendations stay A's items.
+    api.ingest(&b_admin, 10, 5, "b-item").await;
+    let b_run = api
+        .train(&b_admin, "m", json!({"algorithm": "popularity"}))
+        .await;
+    assert_eq!(b_run["version"], 1, "{b_run}");
+    let recs = api
+        .call(
+            "GET",
+            "/v1/users/u1/recommendations?k=10",
+            Some(&a_viewer),
+            None,
+        )
+        .await;
+    let items = recs.body["items"].as_array().expect("items");
+    assert!(
+        items.iter().all(|i| i["item_id"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("a-item"))),
+        "{}",
+        recs.body
+    );
+    let listed = api.call("GET", "/v1/models", Some(&a_viewer), None).await;
+    assert_eq!(
+        listed.body["models"][0]["algorithm"], "als",
+        "{}",
+        listed.body
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs RECSYS_TEST_DATABASE_URL; scripts/test runs it"]
+async fn roles_are_enforced_by_the_database() {
+    let api = Api::new().await;
+    let t = Api::tenant("roles");
+    let viewer = api.key(&t, Role::Viewer).await;
+    let operator = api.key(&t, Role::Operator).await;
+    let admin = api.key(&t, Role::Admin).await;
+
+    assert_problem(
+        &api.call(
+            "POST",
+            "/v1/interactions",
+            Some(&viewer),
+            Some(json!({"events": [{"user_id": "u", "item_id": "i"}]})),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert_problem(
+        &api.call(
+            "POST",
+            "/v1/models/m/training-runs",
+            Some(&viewer),
+            Some(json!({})),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    api.ingest(&operator, 20, 10, "i").await;
+    let run = api
+        .train(
+            &operator,
+            "m",
+            json!({"algorithm": "popularity", "activate": false}),
+        )
+        .await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let versions = api
+        .call("GET", "/v1/models/m/versions", Some(&viewer), None)
+        .await;
+    assert_eq!(
+        versions.body["versions"][0]["active"], false,
+        "{}",
+        versions.body
+    );
+    assert_problem(
+        &api.call(
+            "POST",
+            "/v1/models/m/versions/1/activate",
+            Some(&operator),
+            None,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let activated = api
+        .call(
+            "POST",
+            "/v1/models/m/versions/1/activate",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(activated.status, StatusCode::OK, "{}", activated.body);
+    let recs = api
+        .call(
+            "GET",
+            "/v1/users/u1/recommendations?k=3",
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(recs.status, StatusCode::OK, "{}", recs.body);
+}
+
+#[tokio::test]
+#[ignore = "needs RECSYS_TEST_DATABASE_URL; scripts/test runs it"]
+async fn credentials_are_checked() {
+    let api = Api::new().await;
+    let t = Api::tenant("auth");
+    let r = api.call("GET", "/v1/models", None, None).await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(r.headers.contains_key(header::WWW_AUTHENTICATE));
+    assert_problem(
+        &api.call("GET", "/v1/models", Some("not-a-key"), None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+
+    let key = api.key(&t, Role::Viewer).await;
+    // The right prefix with a wrong secret fails like an unknown key.
+    let mut forged = key.clone();
+    let last = forged.pop().expect("char");
+    forged.push(if last == 'a' { 'b' } else { 'a' });
+    assert_problem(
+        &api.call("GET", "/v1/models", Some(&forged), None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    assert_eq!(
+        api.call("GET", "/v1/models", Some(&key), None).await.status,
+        StatusCode::OK
+    );
+
+    let id: i64 = sqlx::query_scalar("SELECT id FROM recsys.api_keys WHERE prefix = $1")
+        .bind(&key[4..16])
+        .fetch_one(&api.pool)
+        .await
+        .expect("key row");
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT key_hash FROM recsys.api_keys WHERE id = $1")
+        .bind(id)
+        .fetch_one(&api.pool)
+        .await
+        .expect("hash");
+    assert!(
+        !stored
+            .windows(8)
+            .any(|w| key.as_bytes().windows(8).any(|k| k == w)),
+        "the key is stored in clear"
+    );
+    assert!(api_keys::revoke(&api.pool, id).await.expect("revoke"));
+    assert_problem(
+        &api.call("GET", "/v1/models", Some(&key), None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+
+    let request = Request::get("/v1/models")
+        .header(header::AUTHORIZATION, "Bearer abc.def.ghi")
+        .body(Body::empty())
+        .expect("request");
+    assert_problem(
+        &api.send(request).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs RECSYS_TEST_DATABASE_URL; scripts/test runs it"]
+async fn failed_training_is_recorded_and_retries_are_idempotent() {
+    let api = Api::new().await;
+    let t = Api::tenant("fail");
+    let operator = api.key(&t, Role::Operator).await;
+    // No interactions yet: the run fails with the extension's message.
+    let run = api.train(&operator, "m", json!({})).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no interactions")),
+        "{run}"
+    );
+
+    api.ingest(&operator, 10, 8, "i").await;
+    let run = api
+        .train(&operator, "m", json!({"params": {"factors": 0}}))
+        .await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"].as_str().is_some_and(|e| e.contains("factors")),
+        "{run}"
+    );
+    assert_problem(
+        &api.call(
+            "POST",
+            "/v1/models/m/training-runs",
+            Some(&operator),
+            Some(json!({"algorithm": "nope"})),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_parameter",
+    );
+
+    // The same batch twice stores nothing twice.
+    let batch = json!({"events": [{"event_id": "x1", "user_id": "u", "item_id": "i"}, {"event_id": "x2", "user_id": "u", "item_id": "j", "weight": 2.5}]});
+    let first = api
+        .call(
+            "POST",
+            "/v1/interactions",
+            Some(&operator),
+            Some(batch.clone()),
+        )
+        .await;
+    assert_eq!(first.body, json!({"received": 2, "inserted": 2}));
+    let again = api
+        .call("POST", "/v1/interactions", Some(&operator), Some(batch))
+        .await;
+    assert_eq!(again.body, json!({"received": 2, "inserted": 0}));
+    let bad = api
+        .call(
+            "POST",
+            "/v1/interactions",
+            Some(&operator),
+            Some(json!({"events": [{"user_id": "u", "item_id": "i", "weight": -1}]})),
+        )
+        .await;
+    assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter");
+    assert!(
+        bad.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("events[0]")),
+        "{}",
+        bad.body
+    );
+    let items = api.call("POST", "/v1/items", Some(&operator), Some(json!({"items": [{"item_id": "i", "available": false}, {"item_id": "j", "attributes": {"genre": "x"}}]}))).await;
+    assert_eq!(items.body, json!({"upserted": 2}), "{}", items.body);
+}
+
+#[tokio::test]
+#[ignore = "needs RECSYS_TEST_DATABASE_URL; scripts/test runs it"]
+async fn every_error_is_a_problem_document() {
+    let api = Api::new().await;
+    let key = api.key(&Api::tenant("errors"), Role::Operator).await;
+    assert_problem(
+        &api.call("GET", "/no/such/route", None, None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let r = api.call("DELETE", "/v1/models", Some(&key), None).await;
+    assert_problem(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    assert!(r.headers.contains_key(header::ALLOW));
+
+    let raw = |body: &str, content_type: &str| {
+        Request::post("/v1/interactions")
+            .header("x-api-key", &key)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body.to_string()))
+            .expect("request")
+    };
+    assert_problem(
+        &api.send(raw("{\"events\": [", "application/json")).await,
+        StatusCode::BAD_REQUEST,
+        "malformed_body",
+    );
+    assert_problem(
+        &api.send(raw("{\"events\": 3}", "application/json")).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    );
+    assert_problem(
+        &api.send(raw("{}", "text/plain")).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    let huge = format!(
+        "{{\"events\": [{}]}}",
+        vec!["{\"user_id\": \"u\", \"item_id\": \"i\"}"; 4000].join(",")
+    );
+    assert_problem(
+        &api.send(raw(&huge, "application/json")).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+    assert_problem(
+        &api.call("GET", "/v1/users/u/recommendations?k=0", Some(&key), None)
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_parameter",
+    );
+    assert_problem(
+        &api.call(
+            "GET",
+            "/v1/users/u/recommendations?model=bad%20name",
+            Some(&key),
+            None,
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_parameter",
+    );
+    assert_problem(
+        &api.call("GET", "/v1/training-runs/abc", Some(&key), None)
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_parameter",
+    );
+    assert_problem(
+        &api.call("GET", "/v1/training-runs/999999999", Some(&key), None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_problem(
+        &api.call(
+            "POST",
+            "/v1/models/m/evaluations",
+            Some(&key),
+            Some(json!({"k": 5})),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs RECSYS_TEST_DATABASE_URL; scripts/test runs it"]
+async fn request_ids_and_metrics() {
+    let api = Api::new().await;
+    let tenant = Api::tenant("metrics");
+    let key = api.key(&tenant, Role::Viewer).await;
+    let with_id = |id: &str| {
+        Request::get("/healthz")
+            .header("x-request-id", id)
+            .body(Body::empty())
+            .expect("request")
+    };
+    let r = api.send(with_id("abc-123")).await;
+    assert_eq!(r.headers["x-request-id"], "abc-123");
+    let long = "x".repeat(300);
+    let r = api.send(with_id(&long)).await;
+    let id = r.headers["x-request-id"].to_str().expect("id");
+    assert!(id != long && id.len() == 36, "{id}");
+
+    let ready = api.call("GET", "/readyz", None, None).await;
+    assert_eq!(ready.body["status"], "ok", "{}", ready.body);
+    api.call(
+        "GET",
+        "/v1/users/secret-user/recommendations",
+        Some(&key),
+        None,
+    )
+    .await;
+    let metrics = api.call("GET", "/metrics", None, None).await;
+    let text = metrics.body.as_str().expect("text");
+    assert!(text.contains("http_requests_total{route=\"/v1/users/{user_id}/recommendations\",method=\"GET\",status=\"404\"}"), "{text}");
+    assert!(text.contains("db_pool_connections"), "{text}");
+    assert!(
+        !text.contains(&tenant) && !text.contains("secret-user"),
+        "metrics carry a tenant or user"
+    );
+}
