@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# SPDX-FileCopyrightText: 2026 recsys authors
+# SPDX-License-Identifier: BUSL-1.1
+#
+# Runs once, when the official postgres entrypoint initialises an empty data
+# directory (/docker-entrypoint-initdb.d), as POSTGRES_USER (a superuser) in
+# POSTGRES_DB, against the entrypoint's temporary socket-only server.
+#
+#   1. CREATE EXTENSION pg_cron (when this database is cron.database_name) and
+#      CREATE EXTENSION recsys.
+#   2. When RECSYS_SIDECAR_PASSWORD is set: the REST sidecar's login role
+#      (RECSYS_SIDECAR_USER, default recsys_sidecar), a gateway that picks the
+#      tenant per transaction (docs/how-to/tenants-and-roles.md).
+#
+# An existing data directory is left alone: to run this again, remove the
+# volume (`make dev-clean` or `docker compose down -v`).
+#
+# Executable, so the entrypoint runs it in its own shell; should the mode be
+# lost (a checkout without exec bits), the entrypoint sources it instead,
+# which is why it only defines and calls one function and leaves `set -u`
+# (the entrypoint's own options are -Eeo pipefail) alone.
+set -Eeo pipefail
+
+recsys_init() {
+    local db="${POSTGRES_DB:-${POSTGRES_USER:-postgres}}"
+    local user="${POSTGRES_USER:-postgres}"
+    local sidecar_user="${RECSYS_SIDECAR_USER:-recsys_sidecar}"
+    local psql=(psql --no-psqlrc --set=ON_ERROR_STOP=1 --quiet --username "$user" --dbname "$db")
+    local cron_db
+
+    cron_db="$("${psql[@]}" --tuples-only --no-align --command "SELECT current_setting('cron.database_name', true)")"
+    if [[ "$cron_db" == "$db" ]]; then
+        echo "recsys: CREATE EXTENSION pg_cron in $db"
+        "${psql[@]}" --command 'CREATE EXTENSION IF NOT EXISTS pg_cron'
+    else
+        echo "recsys: warning: pg_cron not created: cron.database_name is '${cron_db}', not '$db'" \
+            "(start postgres with -c cron.database_name=$db to schedule retraining here)" >&2
+    fi
+
+    echo "recsys: CREATE EXTENSION recsys in $db"
+    "${psql[@]}" --command 'CREATE EXTENSION IF NOT EXISTS recsys'
+
+    if [[ -z "${RECSYS_SIDECAR_PASSWORD:-}" ]]; then
+        echo "recsys: RECSYS_SIDECAR_PASSWORD is not set: no sidecar login role created"
+        return 0
+    fi
+    echo "recsys: creating the sidecar's gateway login role $sidecar_user"
+    # psql variables: quoted by psql (:'...' literal, :"..." identifier).
+    "${psql[@]}" --set=sidecar_user="$sidecar_user" --set=sidecar_password="$RECSYS_SIDECAR_PASSWORD" <<'SQL'
+CREATE ROLE :"sidecar_user" LOGIN PASSWORD :'sidecar_password';
+GRANT recsys_admin, recsys_gateway TO :"sidecar_user";
+\o /dev/null
+SELECT recsys.add_gateway(:'sidecar_user');
+SQL
+}
+
+recsys_init
