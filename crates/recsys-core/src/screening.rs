@@ -45,16 +45,19 @@ impl QuantizedItems {
 /// components stays below 2^31 (127 * 16383 * 1024 < 2^31).
 const USER_LEVELS: f32 = 16383.0;
 
-fma_dispatch!(fn screen => screen_impl(codes: &[i8], scales: &[f32], xq: &[i16], x_scale: f32, out: &mut [f32]));
+/// `out[j] = scales[j] * x_scale * (codes[j] . xq)` for every item `j`.
+fn screen(codes: &[i8], scales: &[f32], xq: &[i16], x_scale: f32, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if xq.len().is_multiple_of(16) && crate::kernels::fma_available() {
+        // SAFETY: the running CPU has AVX2, and the slices hold `out.len()` items of
+        // `xq.len()` codes each (checked inside).
+        unsafe { screen_avx2(codes, scales, xq, x_scale, out) };
+        return;
+    }
+    screen_scalar(codes, scales, xq, x_scale, out);
+}
 
-#[inline(always)]
-fn screen_impl<const FMA: bool>(
-    codes: &[i8],
-    scales: &[f32],
-    xq: &[i16],
-    x_scale: f32,
-    out: &mut [f32],
-) {
+fn screen_scalar(codes: &[i8], scales: &[f32], xq: &[i16], x_scale: f32, out: &mut [f32]) {
     for ((o, q), s) in out.iter_mut().zip(codes.chunks_exact(xq.len())).zip(scales) {
         // Integer sums are exact in any order, so this compiles to multiply-add-pairs.
         let mut sum = 0i32;
@@ -63,6 +66,55 @@ fn screen_impl<const FMA: bool>(
         }
         *o = s * x_scale * sum as f32;
     }
+}
+
+/// Eight items at a time, so that one horizontal reduction serves eight dot products; the
+/// same integer sums and the same float operations as `screen_scalar`, so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn screen_avx2(codes: &[i8], scales: &[f32], xq: &[i16], x_scale: f32, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let dim = xq.len();
+    let n = out.len().min(scales.len()).min(codes.len() / dim.max(1));
+    let blocks = n / 8;
+    let xs = _mm256_set1_ps(x_scale);
+    for b in 0..blocks {
+        let first = b * 8;
+        let mut acc = [_mm256_setzero_si256(); 8];
+        for c in (0..dim).step_by(16) {
+            // SAFETY: c + 16 <= dim, so the loads stay inside xq and inside item rows < n.
+            let x = unsafe { _mm256_loadu_si256(xq.as_ptr().add(c).cast()) };
+            for (r, a) in acc.iter_mut().enumerate() {
+                let row = unsafe { codes.as_ptr().add((first + r) * dim + c) };
+                let q = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(row.cast()) });
+                *a = _mm256_add_epi32(*a, _mm256_madd_epi16(q, x));
+            }
+        }
+        // hadd pairs lanes within 128-bit halves: after two rounds the low half holds the
+        // partial sums of elements 0-3 and the high half those of elements 4-7.
+        let h01 = _mm256_hadd_epi32(acc[0], acc[1]);
+        let h23 = _mm256_hadd_epi32(acc[2], acc[3]);
+        let h45 = _mm256_hadd_epi32(acc[4], acc[5]);
+        let h67 = _mm256_hadd_epi32(acc[6], acc[7]);
+        let h0123 = _mm256_hadd_epi32(h01, h23);
+        let h4567 = _mm256_hadd_epi32(h45, h67);
+        let sums = _mm256_add_epi32(
+            _mm256_permute2x128_si256(h0123, h4567, 0x20),
+            _mm256_permute2x128_si256(h0123, h4567, 0x31),
+        );
+        // SAFETY: first + 8 <= n <= scales.len(), out.len().
+        let s = unsafe { _mm256_loadu_ps(scales.as_ptr().add(first)) };
+        let v = _mm256_mul_ps(_mm256_mul_ps(s, xs), _mm256_cvtepi32_ps(sums));
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(first), v) };
+    }
+    let done = blocks * 8;
+    screen_scalar(
+        &codes[done * dim..],
+        &scales[done..],
+        xq,
+        x_scale,
+        &mut out[done..],
+    );
 }
 
 fma_dispatch!(fn exact => exact_impl(items: &[f32], x: &[f32], candidates: &[u32], best: &mut TopK));
@@ -86,7 +138,9 @@ pub(crate) fn top_k_factored(
     buf: &mut Vec<f32>,
 ) -> Vec<(u32, f32)> {
     let n = q.scales.len();
-    buf.resize(n, 0.0);
+    // First half: screened scores; second half: their lower bounds.
+    buf.resize(2 * n, 0.0);
+    let (approx, low) = buf.split_at_mut(n);
     let x_max = x.iter().fold(0f32, |m, v| m.max(v.abs()));
     let x_scale = if x_max > 0.0 {
         x_max / USER_LEVELS
@@ -103,29 +157,40 @@ pub(crate) fn top_k_factored(
             }
         })
         .collect();
-    screen(&q.codes, &q.scales, &xq, x_scale, buf);
-    for &e in exclude {
-        if let Some(slot) = buf.get_mut(e as usize) {
-            *slot = f32::NAN;
-        }
-    }
+    screen(&q.codes, &q.scales, &xq, x_scale, approx);
     // |y.x - approx| <= scale/2 * |x|_1 (item codes) + scale * 127 * dim * x_scale/2 (user
     // codes); the 2 % on top covers f32 rounding of the exact score and of the products.
     let l1: f32 = x.iter().map(|v| v.abs()).sum();
     let dim = x.len() as f32;
     let margin = (0.5 * l1 + 63.5 * dim * x_scale) * 1.02 + f32::EPSILON * 127.0 * dim * l1;
-    let mut lower = TopK::new(k);
-    for (j, (&a, &s)) in buf.iter().zip(&q.scales).enumerate() {
-        lower.offer(j as u32, a - s * margin);
+    for ((l, &a), &s) in low.iter_mut().zip(approx.iter()).zip(&q.scales) {
+        *l = a - s * margin;
     }
+    for &e in exclude {
+        if let (Some(a), Some(l)) = (approx.get_mut(e as usize), low.get_mut(e as usize)) {
+            *a = f32::NAN;
+            *l = f32::NAN;
+        }
+    }
+    let mut lower = TopK::new(k);
+    lower.offer_run(0, low);
     let bar = lower.threshold();
-    let candidates: Vec<u32> = buf
-        .iter()
-        .zip(&q.scales)
-        .enumerate()
-        .filter(|&(_, (&a, &s))| !a.is_nan() && a + s * margin >= bar)
-        .map(|(j, _)| j as u32)
-        .collect();
+    // Sixteen at a time, branch-free, as in `TopK::offer_run`: few items pass the bar. NaN
+    // (excluded) never does.
+    let mut candidates: Vec<u32> = Vec::new();
+    for (c, (a16, s16)) in approx.chunks(16).zip(q.scales.chunks(16)).enumerate() {
+        let mut any = false;
+        for (&a, &s) in a16.iter().zip(s16) {
+            any |= a + s * margin >= bar;
+        }
+        if any {
+            for (j, (&a, &s)) in a16.iter().zip(s16).enumerate() {
+                if a + s * margin >= bar {
+                    candidates.push((c * 16 + j) as u32);
+                }
+            }
+        }
+    }
     debug_assert_eq!(q.dim, x.len());
     let mut best = TopK::new(k);
     exact(items, x, &candidates, &mut best);
@@ -145,6 +210,28 @@ mod tests {
     #[inline(always)]
     fn dense_impl<const FMA: bool>(m: &[f32], x: &[f32], out: &mut [f32]) {
         gemv::<FMA>(m, x, out)
+    }
+
+    #[test]
+    fn vector_screen_equals_scalar_bit_for_bit() {
+        let mut rng = SplitMix64::new(3);
+        for (n, dim) in [(1, 16), (8, 16), (13, 64), (1003, 64), (37, 128), (5, 48)] {
+            let codes: Vec<i8> = (0..n * dim)
+                .map(|_| (rng.next_f32() * 254.0 - 127.0) as i8)
+                .collect();
+            let scales: Vec<f32> = (0..n).map(|_| rng.next_f32()).collect();
+            let xq: Vec<i16> = (0..dim)
+                .map(|_| (rng.next_f32() * 32766.0 - 16383.0) as i16)
+                .collect();
+            let (mut fast, mut slow) = (vec![0f32; n], vec![0f32; n]);
+            screen(&codes, &scales, &xq, 0.37, &mut fast);
+            screen_scalar(&codes, &scales, &xq, 0.37, &mut slow);
+            assert_eq!(
+                fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                slow.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "n={n} dim={dim}"
+            );
+        }
     }
 
     #[test]
