@@ -7,7 +7,6 @@ use clap::{Parser, Subcommand};
 use recsys_sidecar::auth::{api_keys, oidc, Role};
 use recsys_sidecar::config::Config;
 use recsys_sidecar::{app, openapi, AppState};
-use sqlx::postgres::PgPoolOptions;
 
 #[derive(Parser)]
 #[command(
@@ -64,6 +63,12 @@ fn main() -> ExitCode {
         print!("{}", openapi::yaml(&recsys_sidecar::openapi()));
         return ExitCode::SUCCESS;
     }
+    if matches!(cli.command, None | Some(Command::Serve)) {
+        if let Err(e) = recsys_sidecar::telemetry::init(&config) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -91,10 +96,7 @@ fn main() -> ExitCode {
 }
 
 async fn connect(config: &Config) -> Result<sqlx::PgPool, String> {
-    PgPoolOptions::new()
-        .max_connections(config.db_max_connections)
-        .acquire_timeout(std::time::Duration::from_secs(5))
-        .connect(&config.database_url)
+    recsys_sidecar::db::connect(config)
         .await
         .map_err(|e| format!("cannot connect to the database (RECSYS_DATABASE_URL): {e}"))
 }
@@ -141,7 +143,6 @@ async fn keys(config: Config, command: KeysCommand) -> Result<(), String> {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    recsys_sidecar::telemetry::init(&config)?;
     let pool = connect(&config).await?;
     let oidc = match &config.oidc {
         None => None,
@@ -177,7 +178,10 @@ async fn serve(config: Config) -> Result<(), String> {
         .with_graceful_shutdown(shutdown())
         .await
         .map_err(|e| e.to_string())?;
-    recsys_sidecar::telemetry::shutdown();
+    // The exporter's blocking client must not be dropped on an async worker.
+    tokio::task::spawn_blocking(recsys_sidecar::telemetry::shutdown)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -13,7 +13,6 @@ use recsys_sidecar::auth::{api_keys, Role};
 use recsys_sidecar::config::Config;
 use recsys_sidecar::{app, AppState};
 use serde_json::{json, Value};
-use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tower::ServiceExt;
 
@@ -33,12 +32,12 @@ struct Reply {
 impl Api {
     async fn new() -> Api {
         let url = std::env::var("RECSYS_TEST_DATABASE_URL").expect(NEEDS_DB);
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .connect(&url)
+        let mut config = Config::from_lookup(|_| None).expect("config");
+        config.database_url = url;
+        config.db_max_connections = 8;
+        let pool = recsys_sidecar::db::connect(&config)
             .await
             .expect("database");
-        let mut config = Config::from_lookup(|_| None).expect("config");
         // Revocations must show at once in these tests.
         config.key_cache_ttl = Duration::ZERO;
         config.max_body_bytes = 64 * 1024;
@@ -615,4 +614,48 @@ async fn request_ids_and_metrics() {
         !text.contains(&tenant) && !text.contains("secret-user"),
         "metrics carry a tenant or user"
     );
+}
+
+#[tokio::test]
+#[ignore = "needs RECSYS_TEST_DATABASE_URL; scripts/test runs it"]
+async fn pooled_connections_keep_no_tenant_or_role() {
+    // One connection, so the check below runs on the one the requests used.
+    let mut config = Config::from_lookup(|_| None).expect("config");
+    config.database_url = std::env::var("RECSYS_TEST_DATABASE_URL").expect(NEEDS_DB);
+    config.db_max_connections = 1;
+    let pool = recsys_sidecar::db::connect(&config)
+        .await
+        .expect("database");
+    let api = Api {
+        app: app(AppState::new(pool.clone(), None, config)),
+        pool,
+    };
+    let t = Api::tenant("pool");
+    let operator = api.key(&t, Role::Operator).await;
+    api.ingest(&operator, 12, 9, "i").await;
+    api.train(&operator, "m", json!({"algorithm": "popularity"}))
+        .await;
+    for path in [
+        "/v1/users/u1/recommendations",
+        "/v1/items/i1/similar",
+        "/v1/models",
+    ] {
+        let r = api.call("GET", path, Some(&operator), None).await;
+        assert!(
+            r.status == StatusCode::OK || r.status == StatusCode::NOT_FOUND,
+            "{path}: {}",
+            r.body
+        );
+        let (user, tenant): (String, Option<String>) = sqlx::query_as(
+            "SELECT current_user::text, nullif(current_setting('recsys.tenant', true), '')",
+        )
+        .fetch_one(&api.pool)
+        .await
+        .expect("query");
+        assert_eq!(
+            (user.as_str(), tenant),
+            ("recsys_sidecar", None),
+            "after {path}"
+        );
+    }
 }

@@ -22,9 +22,25 @@ export RECSYS_DATABASE_URL="postgres://recsys_sidecar@localhost/$DB?host=$PGSOCK
 PORT=${RECSYS_CONTRACT_PORT:-18089}
 export RECSYS_LISTEN_ADDR=127.0.0.1:$PORT RECSYS_LOG=warn
 KEY=$("$SIDECAR" keys create --tenant contract --role admin 2>/dev/null)
-"$SIDECAR" serve 2>"$BUILD/sidecar-contract.log" &
+# A stand-in OTLP/HTTP collector that records what it receives.
+OTLP_PORT=$((PORT + 1))
+rm -f "$BUILD/otlp-received"
+python3 - "$OTLP_PORT" "$BUILD/otlp-received" <<'PY' &
+import http.server, sys
+port, out = int(sys.argv[1]), sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(out, "ab") as f:
+            f.write(self.path.encode() + b" " + body + b"\n")
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
+PY
+COLLECTOR_PID=$!
+OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$OTLP_PORT "$SIDECAR" serve 2>"$BUILD/sidecar-contract.log" &
 SIDECAR_PID=$!
-trap 'kill $SIDECAR_PID 2>/dev/null || true' EXIT
+trap 'kill $SIDECAR_PID $COLLECTOR_PID 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
 curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null || fail "the sidecar did not become ready"
 
@@ -69,3 +85,10 @@ done
 pass "/docs renders offline in headless Chromium"
 grep -q '"level":"ERROR"' "$BUILD/sidecar-contract.log" && fail "the sidecar logged errors: $BUILD/sidecar-contract.log"
 pass "no errors logged"
+
+# A graceful stop flushes the spans to the collector.
+kill -TERM $SIDECAR_PID
+wait $SIDECAR_PID || fail "the sidecar did not stop cleanly on SIGTERM"
+python3 -c 'import sys; b = open(sys.argv[1], "rb").read(); sys.exit(not (b.startswith(b"/v1/traces ") and b"recsys-sidecar" in b))' \
+    "$BUILD/otlp-received" 2>/dev/null || fail "no spans reached the OTLP collector"
+pass "traces exported over OTLP/HTTP"

@@ -121,15 +121,18 @@ pub async fn similar_items(
     if let Some(m) = &q.model {
         validate::model(m)?;
     }
-    let mut tx = db::begin(&state.pool, &principal, Some(state.config.request_timeout)).await?;
-    let rows: Vec<(String, f32, i32)> =
-        sqlx::query_as("SELECT item_id, score, rank FROM recsys.similar_items($1, $2, $3)")
-            .bind(&item_id)
-            .bind(k)
-            .bind(&q.model)
-            .fetch_all(&mut *tx)
-            .await?;
-    tx.commit().await?;
+    let rows: Vec<(String, f32, i32)> = sqlx::query_as(&format!(
+        "SELECT r.item_id, r.score, r.rank FROM {}, \
+         LATERAL recsys.similar_items(CASE WHEN s.ready THEN $3 END, $4, $5) AS r",
+        db::AS_CALLER
+    ))
+    .bind(&principal.tenant)
+    .bind(principal.role.db_role())
+    .bind(&item_id)
+    .bind(k)
+    .bind(&q.model)
+    .fetch_all(&state.pool)
+    .await?;
     Ok(axum::Json(SimilarItems {
         item_id,
         items: rows

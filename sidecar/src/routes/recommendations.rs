@@ -68,17 +68,19 @@ pub async fn recommend(
     if let Some(m) = &q.model {
         validate::model(m)?;
     }
-    let mut tx = db::begin(&state.pool, &principal, Some(state.config.request_timeout)).await?;
-    let rows: Vec<(String, f32, i32, bool)> = sqlx::query_as(
-        "SELECT item_id, score, rank, fallback FROM recsys.recommend($1, $2, $3, $4)",
-    )
+    let rows: Vec<(String, f32, i32, bool)> = sqlx::query_as(&format!(
+        "SELECT r.item_id, r.score, r.rank, r.fallback FROM {}, \
+         LATERAL recsys.recommend(CASE WHEN s.ready THEN $3 END, $4, $5, $6) AS r",
+        db::AS_CALLER
+    ))
+    .bind(&principal.tenant)
+    .bind(principal.role.db_role())
     .bind(&user_id)
     .bind(k)
     .bind(&q.model)
     .bind(q.exclude_seen.unwrap_or(true))
-    .fetch_all(&mut *tx)
+    .fetch_all(&state.pool)
     .await?;
-    tx.commit().await?;
     Ok(axum::Json(Recommendations {
         user_id,
         items: rows
