@@ -15,6 +15,7 @@ ensure_tools
 (cd "$ROOT" && cargo build --release -p recsys-cli --quiet)
 install_extension
 start_cluster
+tune_for_benchmarks
 trap stop_cluster EXIT
 RECSYS=$ROOT/target/release/recsys
 OUT=$BUILD/bench-extension

@@ -17,6 +17,7 @@ ensure_pgrx
 (cd "$ROOT" && cargo build --release -q -p recsys-cli -p recsys-sidecar)
 install_extension
 start_cluster
+tune_for_benchmarks
 OUT=$BUILD/bench-sidecar
 mkdir -p "$OUT"
 DATA=$BUILD/bench-extension/data-$USERS-$ITEMS-$INTERACTIONS.tsv

@@ -659,3 +659,165 @@ async fn pooled_connections_keep_no_tenant_or_role() {
         );
     }
 }
+
+/// An identity provider on a local port: discovery and a JWKS with one generated RSA key.
+async fn local_idp() -> (String, jsonwebtoken::EncodingKey) {
+    use base64::Engine;
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::traits::PublicKeyParts;
+    let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("RSA key");
+    let public = private.to_public_key();
+    let der = private.to_pkcs1_der().expect("DER");
+    let b64 = |b: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let issuer = format!("http://{}", listener.local_addr().expect("addr"));
+    let discovery = json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")});
+    let jwks = json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": "k1",
+                                "n": b64(public.n().to_bytes_be()), "e": b64(public.e().to_bytes_be())}]});
+    let idp = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            axum::routing::get(move || async move { axum::Json(discovery) }),
+        )
+        .route(
+            "/jwks",
+            axum::routing::get(move || async move { axum::Json(jwks) }),
+        );
+    tokio::spawn(async move { axum::serve(listener, idp).await });
+    (
+        issuer,
+        jsonwebtoken::EncodingKey::from_rsa_der(der.as_bytes()),
+    )
+}
+
+#[tokio::test]
+#[ignore = "needs RECSYS_TEST_DATABASE_URL; scripts/test runs it"]
+async fn oidc_bearer_tokens_carry_tenant_and_role() {
+    use recsys_sidecar::auth::oidc::{OidcConfig, OidcVerifier};
+    let (issuer, signing) = local_idp().await;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let verifier = OidcVerifier::discover(
+        OidcConfig {
+            issuer: issuer.clone(),
+            audience: "recsys-api".into(),
+            tenant_claim: "recsys_tenant".into(),
+            role_claim: "recsys_role".into(),
+        },
+        http,
+    )
+    .await
+    .expect("discovery");
+    let mut config = Config::from_lookup(|_| None).expect("config");
+    config.database_url = std::env::var("RECSYS_TEST_DATABASE_URL").expect(NEEDS_DB);
+    let pool = recsys_sidecar::db::connect(&config)
+        .await
+        .expect("database");
+    let api = Api {
+        app: app(AppState::new(pool.clone(), Some(verifier), config)),
+        pool,
+    };
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let mint = |tenant: &str, role: &str, exp: i64| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some("k1".into());
+        let claims = json!({"iss": issuer, "aud": "recsys-api", "sub": "svc", "exp": exp,
+                            "recsys_tenant": tenant, "recsys_role": role});
+        jsonwebtoken::encode(&header, &claims, &signing).expect("token")
+    };
+    let bearer = |method: &str, uri: &str, token: &str, body: Option<Value>| {
+        let mut r = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        let body = match body {
+            Some(b) => {
+                r = r.header(header::CONTENT_TYPE, "application/json");
+                Body::from(b.to_string())
+            }
+            None => Body::empty(),
+        };
+        r.body(body).expect("request")
+    };
+    let (t, other) = (Api::tenant("oidc"), Api::tenant("oidc-other"));
+    let operator = mint(&t, "operator", now + 300);
+    let events = json!({"events": [{"event_id": "1", "user_id": "u", "item_id": "i"}]});
+    let r = api
+        .send(bearer(
+            "POST",
+            "/v1/interactions",
+            &operator,
+            Some(events.clone()),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = api
+        .send(bearer(
+            "POST",
+            "/v1/models/m/training-runs",
+            &operator,
+            Some(json!({"algorithm": "popularity"})),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let run = format!("/v1/training-runs/{}", r.body["run_id"]);
+
+    // A viewer of the same tenant reads but may not write: 403 from the database's grants.
+    let viewer = mint(&t, "viewer", now + 300);
+    assert_eq!(
+        api.send(bearer("GET", &run, &viewer, None)).await.status,
+        StatusCode::OK
+    );
+    assert_problem(
+        &api.send(bearer("POST", "/v1/interactions", &viewer, Some(events)))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    // Another tenant's token does not find the run.
+    assert_problem(
+        &api.send(bearer("GET", &run, &mint(&other, "admin", now + 300), None))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    // Expired, a role that is not one of the three, a forged signature.
+    assert_problem(
+        &api.send(bearer(
+            "GET",
+            "/v1/models",
+            &mint(&t, "viewer", now - 3600),
+            None,
+        ))
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    assert_problem(
+        &api.send(bearer(
+            "GET",
+            "/v1/models",
+            &mint(&t, "root", now + 300),
+            None,
+        ))
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let mut forged = viewer.clone();
+    forged.truncate(forged.len() - 4);
+    forged.push_str("AAAA");
+    assert_problem(
+        &api.send(bearer("GET", "/v1/models", &forged, None)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+}
