@@ -3,7 +3,8 @@
 # Extension benchmarks on a throwaway cluster of their own (.build/pg-bench):
 #  1. recsys.train end to end (SPI load, fit, store) vs `recsys train` on the same data;
 #  2. pgbench of `SELECT * FROM recsys.recommend(user, 10)` on a 64-factor ALS model with
-#     50k items, 4 clients, p50/p99 from the per-transaction log;
+#     50k items, 4 clients then 1, p50/p99 from the per-transaction log; prepared statements
+#     (-M prepared), as application drivers use them;
 #  3. the same recommendation written by hand in SQL over factor tables, for comparison.
 # Usage: benches/extension/run.sh [USERS ITEMS INTERACTIONS] (default 200000 50000 3500000)
 export RECSYS_PGDIR=${RECSYS_PGDIR:-$(cd "$(dirname "$0")/../.." && pwd)/.build/pg-bench}
@@ -52,11 +53,16 @@ SELECT * FROM recsys.recommend('u' || lpad(:u::text, 6, '0'), 10, 'als64');
 SQL
 rm -f "$OUT"/pgbench_log.*
 # Warm-up: every connection decodes the model once into its cache.
-(cd "$OUT" && "$PG_BIN/pgbench" -n -c 4 -j 2 -T 3 -U bench_app -f recommend.sql $DB >/dev/null)
-(cd "$OUT" && "$PG_BIN/pgbench" -n -c 4 -j 2 -T "$DURATION" -U bench_app -f recommend.sql -l $DB >"$OUT/pgbench.out")
+(cd "$OUT" && "$PG_BIN/pgbench" -n -M prepared -c 4 -j 2 -T 3 -U bench_app -f recommend.sql $DB >/dev/null)
+(cd "$OUT" && "$PG_BIN/pgbench" -n -M prepared -c 4 -j 2 -T "$DURATION" -U bench_app -f recommend.sql -l $DB >"$OUT/pgbench.out")
 percentiles() { cat "$OUT"/pgbench_log.* | awk '{print $3 / 1000}' | sort -g | awk '{a[NR] = $1} END {printf "%.3f %.3f %d\n", a[int(NR * 0.5)], a[int(NR * 0.99)], NR}'; }
 read -r p50 p99 n < <(percentiles)
 tps=$(grep -oE "tps = [0-9.]+" "$OUT/pgbench.out" | head -1 | awk '{print $3}')
+# One client: the latency of a call when nothing queues in front of it.
+rm -f "$OUT"/pgbench_log.*
+(cd "$OUT" && "$PG_BIN/pgbench" -n -M prepared -c 1 -j 1 -T "$DURATION" -U bench_app -f recommend.sql -l $DB >/dev/null)
+read -r s50 s99 sn < <(percentiles)
+rm -f "$OUT"/pgbench_log.*
 
 log "the same by hand in SQL: factor tables and a dot product per item"
 python3 - "$OUT/cli-model" "$OUT" <<'PY'
@@ -90,7 +96,7 @@ WHERE u.user_id = 'u' || lpad(:u::text, 6, '0')
 ORDER BY score DESC LIMIT 10;
 SQL
 rm -f "$OUT"/pgbench_log.*
-(cd "$OUT" && "$PG_BIN/pgbench" -n -c 4 -j 2 -T "$DURATION" -U bench_app -f handwritten.sql -l $DB >"$OUT/pgbench-hand.out")
+(cd "$OUT" && "$PG_BIN/pgbench" -n -M prepared -c 4 -j 2 -T "$DURATION" -U bench_app -f handwritten.sql -l $DB >"$OUT/pgbench-hand.out")
 read -r h50 h99 hn < <(percentiles)
 
 cat <<REPORT
@@ -100,5 +106,6 @@ data: $USERS users x $ITEMS items, $(($(wc -l <"$DATA") - 1)) interactions; ALS 
 
 training, median of 3:  SQL recsys.train ${sql_train}s   CLI recsys train ${cli_train}s   ratio $(awk -v a="$sql_train" -v b="$cli_train" 'BEGIN { printf "%.2f", a / b }')
 recsys.recommend(user, 10), pgbench 4 clients ${DURATION}s: p50 ${p50} ms  p99 ${p99} ms  ($n transactions, $tps tps)
+recsys.recommend(user, 10), pgbench 1 client ${DURATION}s:  p50 ${s50} ms  p99 ${s99} ms  ($sn transactions)
 hand-written SQL over factor tables, same load:        p50 ${h50} ms  p99 ${h99} ms  ($hn transactions)
 REPORT

@@ -31,7 +31,7 @@ export RECSYS_LISTEN_ADDR=127.0.0.1:$PORT RECSYS_LOG=warn RECSYS_DB_MAX_CONNECTI
 if [ "$(pg -qAt -d postgres -c "SELECT count(*) FROM pg_database WHERE datname = '$DB'")" = 0 ] ||
    [ "$(pg -qAt -d $DB -c "SET recsys.tenant = 'bench'" -c "SELECT count(*) FROM recsys.models WHERE name = 'als64'" 2>/dev/null | tail -1)" != 1 ]; then
     recreate_db $DB
-    pg -q -d $DB -c "CREATE EXTENSION recsys" -f "$ROOT/sidecar/setup.sql" >/dev/null
+    pg -q -d $DB -c "CREATE EXTENSION recsys" -c "SET client_min_messages = warning" -f "$ROOT/sidecar/setup.sql" >/dev/null
     log "loading $(($(wc -l <"$DATA") - 1)) interactions and training als64 (once)"
     pg -q -d $DB -c "SET recsys.tenant = 'bench'" -c "CREATE TEMP TABLE s (user_id text, item_id text, ts bigint)" \
         -c "\\copy s FROM '$DATA' WITH (FORMAT csv, DELIMITER E'\\t', HEADER true)" \
@@ -71,8 +71,8 @@ cat >"$OUT/recommend.sql" <<SQL
 \\set u random(0, $((USERS - 1)))
 SELECT * FROM recsys.recommend('u' || lpad(:u::text, 6, '0'), 10, 'als64');
 SQL
-"$PG_BIN/pgbench" -n -c "$POOL" -j 2 -T 3 -U bench_direct -f "$OUT/recommend.sql" $DB >/dev/null
-"$PG_BIN/pgbench" -n -c "$POOL" -j 2 -T "$DURATION" -U bench_direct -f "$OUT/recommend.sql" $DB >"$OUT/pgbench.out"
+"$PG_BIN/pgbench" -n -M prepared -c "$POOL" -j 2 -T 3 -U bench_direct -f "$OUT/recommend.sql" $DB >/dev/null
+"$PG_BIN/pgbench" -n -M prepared -c "$POOL" -j 2 -T "$DURATION" -U bench_direct -f "$OUT/recommend.sql" $DB >"$OUT/pgbench.out"
 tps=$(grep -oE "tps = [0-9.]+" "$OUT/pgbench.out" | head -1 | awk '{print $3}')
 
 echo

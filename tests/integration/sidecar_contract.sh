@@ -15,7 +15,7 @@ fi
 
 DB=recsys_sidecar_contract
 recreate_db $DB
-pg -q -d $DB -c "CREATE EXTENSION recsys" -f "$ROOT/sidecar/setup.sql" >/dev/null
+pg -q -d $DB -c "CREATE EXTENSION recsys" -c "SET client_min_messages = warning" -f "$ROOT/sidecar/setup.sql" >/dev/null
 (cd "$ROOT" && cargo build -q -p recsys-sidecar)
 SIDECAR=$ROOT/target/debug/recsys-sidecar
 export RECSYS_DATABASE_URL="postgres://recsys_sidecar@localhost/$DB?host=$PGSOCK&port=$PGPORT"
