@@ -8,9 +8,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::ffi::CStr;
+use std::rc::Rc;
 
 use pgrx::prelude::*;
-use pgrx::{register_xact_callback, PgXactCallbackEvent};
+use pgrx::spi::{OwnedPreparedStatement, SpiClient};
+use pgrx::{register_xact_callback, PgBuiltInOids, PgOid, PgXactCallbackEvent};
 
 use crate::error::{SqlError, SqlResult};
 use crate::spi;
@@ -64,20 +66,46 @@ fn lookup(key: &Key) -> SqlResult<Option<String>> {
             CStr::from_ptr(name).to_string_lossy().into_owned(),
         )
     };
-    let gateway = superuser
-        || spi::select_one::<bool>(
-            "SELECT EXISTS (SELECT 1 FROM recsys.gateway_roles g \
-                            WHERE g.role_name OPERATOR(pg_catalog.=) $1::pg_catalog.name)",
-            &[name.as_str().into()],
-        )? == Some(true);
-    if gateway {
+    if superuser {
         return Ok(key.setting.clone());
     }
-    spi::select_one::<String>(
-        "SELECT t.tenant_id::pg_catalog.text FROM recsys.tenant_roles t \
-         WHERE t.role_name OPERATOR(pg_catalog.=) $1::pg_catalog.name",
-        &[name.as_str().into()],
-    )
+    let (gateway, bound) = Spi::connect(|client| -> SqlResult<(Option<bool>, Option<String>)> {
+        let statement = lookup_statement(client)?;
+        Ok(client
+            .select(&*statement, Some(1), &[name.as_str().into()])?
+            .first()
+            .get_two::<bool, String>()?)
+    })?;
+    if gateway == Some(true) {
+        return Ok(key.setting.clone());
+    }
+    Ok(bound)
+}
+
+thread_local! {
+    static LOOKUP: RefCell<Option<Rc<OwnedPreparedStatement>>> = const { RefCell::new(None) };
+}
+
+/// Whether a role is a gateway, and its bound tenant, in one planned statement kept for the
+/// backend's life: every transaction asks once, and parsing and planning it each time cost
+/// more than the lookup.
+fn lookup_statement(client: &SpiClient<'_>) -> SqlResult<Rc<OwnedPreparedStatement>> {
+    if let Some(s) = LOOKUP.with(|s| s.borrow().clone()) {
+        return Ok(s);
+    }
+    let statement = Rc::new(
+        client
+            .prepare(
+                "SELECT EXISTS (SELECT 1 FROM recsys.gateway_roles g \
+                                WHERE g.role_name OPERATOR(pg_catalog.=) $1::pg_catalog.name), \
+                        (SELECT t.tenant_id::pg_catalog.text FROM recsys.tenant_roles t \
+                         WHERE t.role_name OPERATOR(pg_catalog.=) $1::pg_catalog.name)",
+                &[PgOid::BuiltIn(PgBuiltInOids::TEXTOID)],
+            )?
+            .keep(),
+    );
+    LOOKUP.with(|s| *s.borrow_mut() = Some(statement.clone()));
+    Ok(statement)
 }
 
 /// The tenant of this session: bound to session_user, or chosen with recsys.tenant by a

@@ -5,8 +5,17 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub const DEFAULT_DATABASE_URL: &str =
-    "postgres://recsys_sidecar@localhost/recsys_demo?host=.build/pg/sock&port=5488";
+/// The demo cluster's socket, relative to the repository root. The driver takes only an
+/// absolute socket directory, so the default is resolved against the working directory.
+const DEMO_SOCKET: &str = ".build/pg/sock";
+
+fn default_database_url(cwd: Option<std::path::PathBuf>) -> String {
+    let socket = cwd.unwrap_or_default().join(DEMO_SOCKET);
+    format!(
+        "postgres://recsys_sidecar@localhost/recsys_demo?host={}&port=5488",
+        socket.display()
+    )
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -97,7 +106,8 @@ impl Config {
             }
         };
         Ok(Config {
-            database_url: get("RECSYS_DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            database_url: get("RECSYS_DATABASE_URL")
+                .unwrap_or_else(|| default_database_url(std::env::current_dir().ok())),
             listen_addr,
             db_max_connections: number("RECSYS_DB_MAX_CONNECTIONS", 16, 1, 1000)? as u32,
             max_body_bytes: number("RECSYS_MAX_BODY_BYTES", 4 << 20, 1024, 1 << 30)? as usize,
@@ -133,7 +143,14 @@ mod tests {
     fn defaults_need_no_variables() {
         let c = config(&[]).expect("defaults");
         assert_eq!(c.listen_addr.port(), 8080);
-        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(
+            c.database_url,
+            format!(
+                "postgres://recsys_sidecar@localhost/recsys_demo?host={}/.build/pg/sock&port=5488",
+                cwd.display()
+            )
+        );
         assert!(c.oidc.is_none());
         assert_eq!(c.request_timeout, Duration::from_secs(30));
     }
