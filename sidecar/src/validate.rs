@@ -42,6 +42,15 @@ pub fn k(k: u32) -> ApiResult<i32> {
     }
 }
 
+/// The list length (10 when absent) and the optional model name of a listing query.
+pub fn list(k_param: Option<u32>, model_name: Option<&str>) -> ApiResult<i32> {
+    let k = k(k_param.unwrap_or(10))?;
+    if let Some(m) = model_name {
+        model(m)?;
+    }
+    Ok(k)
+}
+
 pub fn batch<T>(field: &str, items: &[T]) -> ApiResult<()> {
     if items.is_empty() || items.len() > MAX_BATCH {
         return Err(ApiError::invalid(format!(

@@ -60,9 +60,37 @@ impl Api {
     }
 
     async fn call(&self, method: &str, uri: &str, key: Option<&str>, body: Option<Value>) -> Reply {
+        self.call_with(method, uri, key.map(|k| ("x-api-key", k.to_string())), body)
+            .await
+    }
+
+    async fn call_bearer(
+        &self,
+        method: &str,
+        uri: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        self.call_with(
+            method,
+            uri,
+            Some(("authorization", format!("Bearer {token}"))),
+            body,
+        )
+        .await
+    }
+
+    /// A request with one credential header (name, value) and an optional JSON body.
+    async fn call_with(
+        &self,
+        method: &str,
+        uri: &str,
+        credential: Option<(&str, String)>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut request = Request::builder().method(method).uri(uri);
-        if let Some(k) = key {
-            request = request.header("x-api-key", k);
+        if let Some((name, value)) = credential {
+            request = request.header(name, value);
         }
         let body = match body {
             Some(b) => {
@@ -733,39 +761,20 @@ async fn oidc_bearer_tokens_carry_tenant_and_role() {
                             "recsys_tenant": tenant, "recsys_role": role});
         jsonwebtoken::encode(&header, &claims, &signing).expect("token")
     };
-    let bearer = |method: &str, uri: &str, token: &str, body: Option<Value>| {
-        let mut r = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {token}"));
-        let body = match body {
-            Some(b) => {
-                r = r.header(header::CONTENT_TYPE, "application/json");
-                Body::from(b.to_string())
-            }
-            None => Body::empty(),
-        };
-        r.body(body).expect("request")
-    };
     let (t, other) = (Api::tenant("oidc"), Api::tenant("oidc-other"));
     let operator = mint(&t, "operator", now + 300);
     let events = json!({"events": [{"event_id": "1", "user_id": "u", "item_id": "i"}]});
     let r = api
-        .send(bearer(
-            "POST",
-            "/v1/interactions",
-            &operator,
-            Some(events.clone()),
-        ))
+        .call_bearer("POST", "/v1/interactions", &operator, Some(events.clone()))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = api
-        .send(bearer(
+        .call_bearer(
             "POST",
             "/v1/models/m/training-runs",
             &operator,
             Some(json!({"algorithm": "popularity"})),
-        ))
+        )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
     let run = format!("/v1/training-runs/{}", r.body["run_id"]);
@@ -773,42 +782,32 @@ async fn oidc_bearer_tokens_carry_tenant_and_role() {
     // A viewer of the same tenant reads but may not write: 403 from the database's grants.
     let viewer = mint(&t, "viewer", now + 300);
     assert_eq!(
-        api.send(bearer("GET", &run, &viewer, None)).await.status,
+        api.call_bearer("GET", &run, &viewer, None).await.status,
         StatusCode::OK
     );
     assert_problem(
-        &api.send(bearer("POST", "/v1/interactions", &viewer, Some(events)))
+        &api.call_bearer("POST", "/v1/interactions", &viewer, Some(events))
             .await,
         StatusCode::FORBIDDEN,
         "forbidden",
     );
     // Another tenant's token does not find the run.
     assert_problem(
-        &api.send(bearer("GET", &run, &mint(&other, "admin", now + 300), None))
+        &api.call_bearer("GET", &run, &mint(&other, "admin", now + 300), None)
             .await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
     // Expired, a role that is not one of the three, a forged signature.
     assert_problem(
-        &api.send(bearer(
-            "GET",
-            "/v1/models",
-            &mint(&t, "viewer", now - 3600),
-            None,
-        ))
-        .await,
+        &api.call_bearer("GET", "/v1/models", &mint(&t, "viewer", now - 3600), None)
+            .await,
         StatusCode::UNAUTHORIZED,
         "unauthorized",
     );
     assert_problem(
-        &api.send(bearer(
-            "GET",
-            "/v1/models",
-            &mint(&t, "root", now + 300),
-            None,
-        ))
-        .await,
+        &api.call_bearer("GET", "/v1/models", &mint(&t, "root", now + 300), None)
+            .await,
         StatusCode::FORBIDDEN,
         "forbidden",
     );
@@ -816,7 +815,7 @@ async fn oidc_bearer_tokens_carry_tenant_and_role() {
     forged.truncate(forged.len() - 4);
     forged.push_str("AAAA");
     assert_problem(
-        &api.send(bearer("GET", "/v1/models", &forged, None)).await,
+        &api.call_bearer("GET", "/v1/models", &forged, None).await,
         StatusCode::UNAUTHORIZED,
         "unauthorized",
     );

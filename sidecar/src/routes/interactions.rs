@@ -86,7 +86,7 @@ pub async fn ingest(
         }
     }
     let events = serde_json::to_value(&request.events).map_err(|_| ApiError::internal())?;
-    let mut tx = db::begin(&state.pool, &principal, Some(state.config.request_timeout)).await?;
+    let mut tx = db::begin(&state.pool, &principal).await?;
     let inserted: i64 = sqlx::query_scalar("SELECT recsys.ingest($1)")
         .bind(events)
         .fetch_one(&mut *tx)

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BUSL-1.1
 //! The item catalogue: batch upsert, and items similar to one item.
 
+use std::sync::LazyLock;
+
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -92,7 +94,7 @@ pub async fn upsert_items(
         })?;
     }
     let items = serde_json::to_value(&request.items).map_err(|_| ApiError::internal())?;
-    let mut tx = db::begin(&state.pool, &principal, Some(state.config.request_timeout)).await?;
+    let mut tx = db::begin(&state.pool, &principal).await?;
     let upserted: i64 = sqlx::query_scalar("SELECT recsys.upsert_items($1)")
         .bind(items)
         .fetch_one(&mut *tx)
@@ -116,23 +118,18 @@ pub async fn similar_items(
     Path(item_id): Path<String>,
     Query(q): Query<SimilarQuery>,
 ) -> ApiResult<axum::Json<SimilarItems>> {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| db::caller_call_sql("r.item_id, r.score, r.rank", "similar_items", 3));
     validate::id("item_id", &item_id)?;
-    let k = validate::k(q.k.unwrap_or(10))?;
-    if let Some(m) = &q.model {
-        validate::model(m)?;
-    }
-    let rows: Vec<(String, f32, i32)> = sqlx::query_as(&format!(
-        "SELECT r.item_id, r.score, r.rank FROM {}, \
-         LATERAL recsys.similar_items(CASE WHEN s.ready THEN $3 END, $4, $5) AS r",
-        db::AS_CALLER
-    ))
-    .bind(&principal.tenant)
-    .bind(principal.role.db_role())
-    .bind(&item_id)
-    .bind(k)
-    .bind(&q.model)
-    .fetch_all(&state.pool)
-    .await?;
+    let k = validate::list(q.k, q.model.as_deref())?;
+    let rows: Vec<(String, f32, i32)> = sqlx::query_as(SQL.as_str())
+        .bind(&principal.tenant)
+        .bind(principal.role.db_role())
+        .bind(&item_id)
+        .bind(k)
+        .bind(&q.model)
+        .fetch_all(&state.pool)
+        .await?;
     Ok(axum::Json(SimilarItems {
         item_id,
         items: rows

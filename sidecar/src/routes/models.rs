@@ -163,7 +163,7 @@ pub async fn list_models(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<axum::Json<ModelList>> {
-    let mut tx = db::begin(&state.pool, &principal, Some(state.config.request_timeout)).await?;
+    let mut tx = db::begin(&state.pool, &principal).await?;
     let models = sqlx::query_as(
         "SELECT name, algorithm, params::text AS params, active_version, created_at FROM recsys.models \
          WHERE tenant_id = recsys.current_tenant() ORDER BY name",
@@ -187,7 +187,7 @@ pub async fn list_versions(
     Path(model): Path<String>,
 ) -> ApiResult<axum::Json<VersionList>> {
     validate::model(&model)?;
-    let mut tx = db::begin(&state.pool, &principal, Some(state.config.request_timeout)).await?;
+    let mut tx = db::begin(&state.pool, &principal).await?;
     let exists: Option<i32> = sqlx::query_scalar(
         "SELECT 1 FROM recsys.models WHERE tenant_id = recsys.current_tenant() AND name = $1",
     )
@@ -229,7 +229,7 @@ pub async fn activate(
     if version < 1 {
         return Err(ApiError::invalid("version must be 1 or more"));
     }
-    let mut tx = db::begin(&state.pool, &principal, Some(state.config.request_timeout)).await?;
+    let mut tx = db::begin(&state.pool, &principal).await?;
     sqlx::query("SELECT recsys.activate($1, $2)")
         .bind(&model)
         .bind(version)
@@ -266,7 +266,7 @@ pub async fn evaluate(
         }
         None => serde_json::json!({}),
     };
-    let mut tx = db::begin(&state.pool, &principal, Some(state.config.request_timeout)).await?;
+    let mut tx = db::begin(&state.pool, &principal).await?;
     let evaluation = sqlx::query_as(
         "SELECT eval_id, model, algorithm, k, users, \"precision\", recall, ndcg, map, hit_rate, coverage, \
                 novelty, seconds FROM recsys.eval($1, $2, $3)",

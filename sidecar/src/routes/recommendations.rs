@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BUSL-1.1
 //! Recommendations for one user.
 
+use std::sync::LazyLock;
+
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -63,24 +65,20 @@ pub async fn recommend(
     Path(user_id): Path<String>,
     Query(q): Query<RecommendQuery>,
 ) -> ApiResult<axum::Json<Recommendations>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        db::caller_call_sql("r.item_id, r.score, r.rank, r.fallback", "recommend", 4)
+    });
     validate::id("user_id", &user_id)?;
-    let k = validate::k(q.k.unwrap_or(10))?;
-    if let Some(m) = &q.model {
-        validate::model(m)?;
-    }
-    let rows: Vec<(String, f32, i32, bool)> = sqlx::query_as(&format!(
-        "SELECT r.item_id, r.score, r.rank, r.fallback FROM {}, \
-         LATERAL recsys.recommend(CASE WHEN s.ready THEN $3 END, $4, $5, $6) AS r",
-        db::AS_CALLER
-    ))
-    .bind(&principal.tenant)
-    .bind(principal.role.db_role())
-    .bind(&user_id)
-    .bind(k)
-    .bind(&q.model)
-    .bind(q.exclude_seen.unwrap_or(true))
-    .fetch_all(&state.pool)
-    .await?;
+    let k = validate::list(q.k, q.model.as_deref())?;
+    let rows: Vec<(String, f32, i32, bool)> = sqlx::query_as(SQL.as_str())
+        .bind(&principal.tenant)
+        .bind(principal.role.db_role())
+        .bind(&user_id)
+        .bind(k)
+        .bind(&q.model)
+        .bind(q.exclude_seen.unwrap_or(true))
+        .fetch_all(&state.pool)
+        .await?;
     Ok(axum::Json(Recommendations {
         user_id,
         items: rows

@@ -99,7 +99,7 @@ pub async fn start_training(
     let algorithm = request.algorithm.unwrap_or_else(|| "als".into());
     let params = serde_json::Value::Object(request.params.unwrap_or_default());
     let activate = request.activate.unwrap_or(true);
-    let mut tx = db::begin(&state.pool, &principal, Some(state.config.request_timeout)).await?;
+    let mut tx = db::begin(&state.pool, &principal).await?;
     let known: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM recsys.algorithms() WHERE name = $1)")
             .bind(&algorithm)
@@ -150,7 +150,7 @@ pub async fn get_run(
     principal: Principal,
     Path(run_id): Path<i64>,
 ) -> ApiResult<axum::Json<TrainingRun>> {
-    let mut tx = db::begin(&state.pool, &principal, Some(state.config.request_timeout)).await?;
+    let mut tx = db::begin(&state.pool, &principal).await?;
     let run: Option<TrainingRun> = sqlx::query_as(&format!(
         "SELECT {RUN_COLUMNS} FROM recsys.training_runs WHERE id = $1 AND tenant_id = recsys.current_tenant()"
     ))
@@ -200,13 +200,13 @@ impl Job {
     }
 
     async fn train(&self, state: &AppState) -> ApiResult<i32> {
-        let mut tx = db::begin(&state.pool, &self.principal, None).await?;
+        let mut tx = db::begin(&state.pool, &self.principal).await?;
         sqlx::query("UPDATE recsys.training_runs SET status = 'running' WHERE id = $1 AND status = 'queued'")
             .bind(self.run_id)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        let mut tx = db::begin(&state.pool, &self.principal, None).await?;
+        let mut tx = db::begin_unbounded(&state.pool, &self.principal).await?;
         let version: i32 =
             sqlx::query_scalar("SELECT version FROM recsys.train($1, $2, $3, $4, run_id => $5)")
                 .bind(&self.model)
@@ -227,12 +227,7 @@ impl Job {
             error.push_str(h);
             error.push(')');
         }
-        let mut tx = db::begin(
-            &state.pool,
-            &self.principal,
-            Some(state.config.request_timeout),
-        )
-        .await?;
+        let mut tx = db::begin(&state.pool, &self.principal).await?;
         sqlx::query(
             "UPDATE recsys.training_runs SET status = 'failed', error = $2, finished_at = now(), \
                seconds = extract(epoch FROM now() - started_at) \
