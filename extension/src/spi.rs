@@ -6,11 +6,12 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::spi::{OwnedPreparedStatement, SpiClient};
 use pgrx::JsonB;
 use pgrx::{PgBuiltInOids, PgOid};
-use recsys_core::{Interactions, RawInteraction};
+use recsys_core::{Interactions, InteractionsBuilder};
 
 use crate::error::{SqlError, SqlResult};
 
@@ -41,33 +42,69 @@ pub fn select_one<T: FromDatum + IntoDatum>(
     })
 }
 
-/// All interactions of `tenant`, calling `progress(rows so far)` after each batch.
-pub fn load_interactions(tenant: &str, mut progress: impl FnMut(u64)) -> SqlResult<Interactions> {
-    let raw = Spi::connect(|client| -> SqlResult<Vec<RawInteraction>> {
+/// All interactions of `tenant` as training data, calling `progress(rows so far)` after each
+/// batch. Ids go straight from the fetched rows into the builder, which copies each distinct
+/// id once; one timestamp per interaction is kept only with `timestamps` (splits and
+/// time-aware algorithms), otherwise just their range.
+pub fn load_interactions(
+    tenant: &str,
+    timestamps: bool,
+    mut progress: impl FnMut(u64),
+) -> SqlResult<Interactions> {
+    let mut builder = if timestamps {
+        InteractionsBuilder::new()
+    } else {
+        InteractionsBuilder::without_timestamps()
+    };
+    Spi::connect(|client| -> SqlResult<()> {
         let mut cursor = client.try_open_cursor(
-            "SELECT user_id::text, item_id::text, weight, extract(epoch FROM occurred_at)::bigint \
+            "SELECT user_id::text, item_id::text, weight, occurred_at \
              FROM recsys.interactions WHERE tenant_id = $1",
             &[tenant.into()],
         )?;
-        let mut out = Vec::new();
         loop {
             let table = cursor.fetch(BATCH)?;
             if table.is_empty() {
                 break;
             }
             for row in table {
-                out.push(RawInteraction {
-                    user: required(row.get::<String>(1)?, "user_id")?,
-                    item: required(row.get::<String>(2)?, "item_id")?,
-                    weight: required(row.get::<f32>(3)?, "weight")?,
-                    timestamp: required(row.get::<i64>(4)?, "occurred_at")?,
-                });
+                builder.push(
+                    required(row.get::<&str>(1)?, "user_id")?,
+                    required(row.get::<&str>(2)?, "item_id")?,
+                    required(row.get::<f32>(3)?, "weight")?,
+                    unix_seconds(required(row.get(4)?, "occurred_at")?)?,
+                )?;
             }
-            progress(out.len() as u64);
+            progress(builder.len() as u64);
         }
-        Ok(out)
+        Ok(())
     })?;
-    Ok(Interactions::from_raw(raw)?)
+    Ok(builder.build()?)
+}
+
+/// Seconds since 1970 as `extract(epoch FROM t)::bigint` gives them (rounded half away from
+/// zero), without that expression's numeric arithmetic on every row.
+fn unix_seconds(t: TimestampWithTimeZone) -> SqlResult<i64> {
+    if !t.is_finite() {
+        return Err(SqlError::new(
+            PgSqlErrorCode::ERRCODE_DATETIME_FIELD_OVERFLOW,
+            "an interaction has an infinite occurred_at",
+        )
+        .hint("give every interaction a finite occurred_at"));
+    }
+    Ok(round_micros_to_seconds(t.into_inner()) + POSTGRES_EPOCH_UNIX_SECONDS)
+}
+
+/// 2000-01-01 00:00:00 UTC, where PostgreSQL counts timestamps from.
+const POSTGRES_EPOCH_UNIX_SECONDS: i64 = 946_684_800;
+
+fn round_micros_to_seconds(micros: i64) -> i64 {
+    let (seconds, rest) = (micros / 1_000_000, micros % 1_000_000);
+    match rest {
+        500_000.. => seconds + 1,
+        ..=-500_000 => seconds - 1,
+        _ => seconds,
+    }
 }
 
 /// Statements of the serving path, planned once per backend: `recommend` runs them on every

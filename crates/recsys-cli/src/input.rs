@@ -48,13 +48,19 @@ pub struct Row<'a> {
 }
 
 /// Reads the interactions of `path` into training data, interning ids as they arrive: the
-/// file is never held in memory as rows of strings.
+/// file is never held in memory as rows of strings. Without `timestamps` only their range is
+/// kept, not one per interaction.
 pub fn read_interactions(
     path: &Path,
     columns: &Columns,
+    timestamps: bool,
     on_line: impl FnMut(u64),
 ) -> Result<Interactions, CliError> {
-    let mut builder = InteractionsBuilder::new();
+    let mut builder = if timestamps {
+        InteractionsBuilder::new()
+    } else {
+        InteractionsBuilder::without_timestamps()
+    };
     read_rows(path, columns, on_line, |r| {
         builder
             .push(r.user, r.item, r.weight, r.timestamp)
@@ -261,7 +267,7 @@ mod tests {
     #[test]
     fn reads_into_merged_training_data() {
         let path = temp_file("item,weight,user\nx,2,b\ny,1,a\nx,0.5,b\n");
-        let data = read_interactions(&path, &Columns::default(), |_| {}).unwrap();
+        let data = read_interactions(&path, &Columns::default(), true, |_| {}).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(data.users.ids(), ["a", "b"]);
         assert_eq!(data.items.ids(), ["x", "y"]);

@@ -258,12 +258,14 @@ fn main() {
     }
 }
 
-fn read(args: &InputArgs, bars: &Bars) -> Result<Interactions, CliError> {
+/// Reads the input file; `timestamps` keeps one per interaction (splits and time-aware
+/// algorithms need them), otherwise only their range.
+fn read(args: &InputArgs, timestamps: bool, bars: &Bars) -> Result<Interactions, CliError> {
     let bar = bars.reading(&args.input.display().to_string());
     let columns = Columns {
         weight: args.weight_column.clone(),
     };
-    let data = read_interactions(&args.input, &columns, |n| bar.set_position(n));
+    let data = read_interactions(&args.input, &columns, timestamps, |n| bar.set_position(n));
     bar.finish_and_clear();
     data
 }
@@ -343,9 +345,10 @@ const MIB: f64 = (1 << 20) as f64;
 
 fn train(a: TrainArgs, bars: &Bars) -> Result<(), CliError> {
     let registry = Registry::builtin();
-    registry.get(&a.algorithm)?;
+    let algorithm = registry.get(&a.algorithm)?;
     let params = parse_params(&a.params)?;
-    let data = read(&a.input, bars)?;
+    let timestamps = algorithm.reads_timestamps(&algorithm.validate(&params)?);
+    let data = read(&a.input, timestamps, bars)?;
     let model = fit(&registry, &a.algorithm, &params, &data, bars)?;
     let mut summary = serde_json::json!({
         "model": a.output,
@@ -390,7 +393,7 @@ fn recommend(a: RecommendArgs, bars: &Bars) -> Result<(), CliError> {
     let registry = Registry::builtin();
     recsys_core::trained::check_k(a.k)?;
     let model = TrainedModel::load_dir(&registry, &a.model)?;
-    let data = read(&a.input, bars)?;
+    let data = read(&a.input, false, bars)?;
     let users: Vec<String> = if let Some(path) = &a.users_from {
         read_user_ids(path, bars)?
     } else if a.users.is_empty() {
@@ -481,7 +484,7 @@ fn eval(a: EvalArgs, bars: &Bars) -> Result<(), CliError> {
     recsys_core::trained::check_k(a.k)?;
     let params = params_by_algorithm(&a.params, &a.algorithms)?;
     let strategy = a.split.strategy()?;
-    let prepared = Holdout::split(&read(&a.input, bars)?, &strategy)?;
+    let prepared = Holdout::split(&read(&a.input, true, bars)?, &strategy)?;
     let mut rows = Vec::new();
     for name in &a.algorithms {
         let p = params.get(name).cloned().unwrap_or(Value::Null);
@@ -547,8 +550,8 @@ fn write_events(
 
 fn split(a: SplitArgs, bars: &Bars) -> Result<(), CliError> {
     let strategy = a.split.strategy()?;
-    let full = read(&a.input, bars)?;
-    let s = recsys_eval::split(&events_of(&full), &strategy)?;
+    let full = read(&a.input, true, bars)?;
+    let s = recsys_eval::split(&events_of(&full)?, &strategy)?;
     write_events(&a.train_out, &full, &s.train)?;
     write_events(&a.test_out, &full, &s.test)?;
     println!(

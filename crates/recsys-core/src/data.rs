@@ -262,7 +262,8 @@ pub struct RawInteraction {
     pub timestamp: i64,
 }
 
-/// The training data: a users x items matrix of summed weights, with the latest timestamp per pair.
+/// The training data: a users x items matrix of summed weights, with the latest timestamp per
+/// pair unless they were read without (see [`InteractionsBuilder::without_timestamps`]).
 #[derive(Clone, Debug)]
 pub struct Interactions {
     pub users: IdMap,
@@ -270,7 +271,9 @@ pub struct Interactions {
     /// users x items, values are summed weights of repeated (user, item) pairs.
     pub by_user: Csr,
     /// Latest timestamp of each entry of `by_user`, aligned with `by_user.indices`.
-    pub timestamps: Vec<i64>,
+    timestamps: Option<Vec<i64>>,
+    /// Earliest and latest timestamp of every interaction read, kept even without `timestamps`.
+    time_range: Option<(i64, i64)>,
     /// items x users, the transpose of `by_user`.
     pub by_item: Csr,
 }
@@ -288,12 +291,27 @@ impl Interactions {
         self.by_user.nnz()
     }
 
+    /// The earliest timestamp of any interaction read, repeats included.
     pub fn min_timestamp(&self) -> Option<i64> {
-        self.timestamps.iter().copied().min()
+        self.time_range.map(|(min, _)| min)
     }
 
+    /// The latest timestamp of any interaction read.
     pub fn max_timestamp(&self) -> Option<i64> {
-        self.timestamps.iter().copied().max()
+        self.time_range.map(|(_, max)| max)
+    }
+
+    /// The latest timestamp of each entry of `by_user`, aligned with `by_user.indices`. Fails
+    /// when the data were read without them, which a loader does only for an algorithm whose
+    /// [`reads_timestamps`](crate::models::Algorithm::reads_timestamps) said it needs none.
+    pub fn timestamps(&self) -> Result<&[i64]> {
+        self.timestamps.as_deref().ok_or_else(|| {
+            CoreError::InvalidInput(
+                "these interactions were read without timestamps; the algorithm must say it \
+                 reads them (Algorithm::reads_timestamps)"
+                    .into(),
+            )
+        })
     }
 
     /// Builds from interactions with external ids. Repeated (user, item) pairs are summed.
@@ -321,36 +339,61 @@ impl Interactions {
             validate_weight(w)?;
             counts[u as usize + 1] += 1;
         }
-        let mut rows = RowScatter::new(counts);
+        let mut rows = RowScatter::new(counts, true);
+        let mut time_range = TimeRange::default();
         for (u, i, w, ts) in triples {
+            time_range.add(ts);
             rows.place(u, i, w, ts);
         }
         let (by_user, timestamps) = rows.finish(items.len());
-        Ok(Self::assemble(users, items, by_user, timestamps))
+        Ok(Self::assemble(
+            users, items, by_user, timestamps, time_range,
+        ))
     }
 
-    fn assemble(users: IdMap, items: IdMap, by_user: Csr, timestamps: Vec<i64>) -> Self {
+    fn assemble(
+        users: IdMap,
+        items: IdMap,
+        by_user: Csr,
+        timestamps: Option<Vec<i64>>,
+        time_range: TimeRange,
+    ) -> Self {
         let by_item = by_user.transpose();
         Interactions {
             users,
             items,
             by_user,
             timestamps,
+            time_range: time_range.0,
             by_item,
         }
     }
 
-    /// Heap bytes of the matrices (both orientations and the timestamps), without the id maps.
+    /// Heap bytes of the matrices (both orientations and any timestamps), without the id maps.
     pub fn matrix_bytes(&self) -> usize {
         let csr =
             |m: &Csr| m.indptr.capacity() * 8 + m.indices.capacity() * 4 + m.values.capacity() * 4;
-        csr(&self.by_user) + csr(&self.by_item) + self.timestamps.capacity() * 8
+        let stamps = self.timestamps.as_ref().map_or(0, |t| t.capacity() * 8);
+        csr(&self.by_user) + csr(&self.by_item) + stamps
     }
 
     /// The (item, weight) pairs of one user, for scoring.
     pub fn history(&self, user: u32) -> Vec<(u32, f32)> {
         let (items, weights) = self.by_user.row(user as usize);
         items.iter().copied().zip(weights.iter().copied()).collect()
+    }
+}
+
+/// The earliest and latest of the timestamps added.
+#[derive(Clone, Copy, Default)]
+struct TimeRange(Option<(i64, i64)>);
+
+impl TimeRange {
+    fn add(&mut self, t: i64) {
+        self.0 = Some(match self.0 {
+            None => (t, t),
+            Some((min, max)) => (min.min(t), max.max(t)),
+        });
     }
 }
 
@@ -366,7 +409,6 @@ pub fn validate_weight(w: f32) -> Result<()> {
 /// Builds [`Interactions`] from a stream of interactions with external ids, without keeping
 /// the stream: each distinct id is stored once, each interaction as two indices, a weight and
 /// a timestamp. The result is the one [`Interactions::from_raw`] gives for the same stream.
-#[derive(Default)]
 pub struct InteractionsBuilder {
     users: IdTable,
     items: IdTable,
@@ -374,10 +416,25 @@ pub struct InteractionsBuilder {
     /// hold up to three times the entries while it copies.
     chunks: Vec<Chunk>,
     len: usize,
+    keep_timestamps: bool,
+    time_range: TimeRange,
+}
+
+impl Default for InteractionsBuilder {
+    fn default() -> Self {
+        InteractionsBuilder {
+            users: IdTable::default(),
+            items: IdTable::default(),
+            chunks: Vec::new(),
+            len: 0,
+            keep_timestamps: true,
+            time_range: TimeRange::default(),
+        }
+    }
 }
 
 /// Entries as (user, item, weight) and timestamps apart: 20 bytes an entry, not the 24 of a
-/// struct padded to the timestamp's alignment.
+/// struct padded to the timestamp's alignment; 12 without timestamps.
 struct Chunk {
     entries: Vec<(u32, u32, f32)>,
     stamps: Vec<i64>,
@@ -391,6 +448,15 @@ const ENTRIES_PER_CHUNK: usize = 1 << 14;
 impl InteractionsBuilder {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A builder that keeps only the earliest and latest timestamp, not one per interaction:
+    /// a third less memory for the matrices, for algorithms that never look at time.
+    pub fn without_timestamps() -> Self {
+        InteractionsBuilder {
+            keep_timestamps: false,
+            ..Self::default()
+        }
     }
 
     /// Adds one interaction; fails on an invalid id or a weight that is not finite and
@@ -417,15 +483,23 @@ impl InteractionsBuilder {
             .last()
             .is_none_or(|c| c.entries.len() == ENTRIES_PER_CHUNK)
         {
+            let stamps = if self.keep_timestamps {
+                ENTRIES_PER_CHUNK
+            } else {
+                0
+            };
             self.chunks.push(Chunk {
                 entries: Vec::with_capacity(ENTRIES_PER_CHUNK),
-                stamps: Vec::with_capacity(ENTRIES_PER_CHUNK),
+                stamps: Vec::with_capacity(stamps),
             });
         }
         if let Some(chunk) = self.chunks.last_mut() {
             chunk.entries.push((user, item, weight));
-            chunk.stamps.push(timestamp);
+            if self.keep_timestamps {
+                chunk.stamps.push(timestamp);
+            }
         }
+        self.time_range.add(timestamp);
         self.len += 1;
         Ok(())
     }
@@ -446,6 +520,8 @@ impl InteractionsBuilder {
             users,
             items,
             chunks,
+            keep_timestamps,
+            time_range,
             ..
         } = self;
         let (users, user_remap) = users.into_sorted();
@@ -454,11 +530,12 @@ impl InteractionsBuilder {
         for &(u, _, _) in chunks.iter().flat_map(|c| &c.entries) {
             counts[user_remap[u as usize] as usize + 1] += 1;
         }
-        let mut rows = RowScatter::new(counts);
+        let mut rows = RowScatter::new(counts, keep_timestamps);
         // Each chunk is freed as soon as it is placed, so the entries and the matrix are not
         // both held whole for long.
         for chunk in chunks {
-            for (&(u, i, w), &t) in chunk.entries.iter().zip(&chunk.stamps) {
+            for (k, &(u, i, w)) in chunk.entries.iter().enumerate() {
+                let t = chunk.stamps.get(k).copied().unwrap_or(0);
                 rows.place(user_remap[u as usize], item_remap[i as usize], w, t);
             }
         }
@@ -473,23 +550,26 @@ impl InteractionsBuilder {
             },
             by_user,
             timestamps,
+            time_range,
         ))
     }
 }
 
 /// A CSR matrix filled by a counting sort: rows are laid out from their counts, entries are
 /// placed in arrival order, then each row is sorted by column and repeats are merged.
+/// Timestamps ride along when kept; otherwise `stamps` stays empty.
 struct RowScatter {
     indptr: Vec<usize>,
     next: Vec<usize>,
     cols: Vec<u32>,
     vals: Vec<f32>,
     stamps: Vec<i64>,
+    keep_stamps: bool,
 }
 
 impl RowScatter {
     /// `counts[r + 1]` is the number of entries of row `r`; `counts[0]` is 0.
-    fn new(mut counts: Vec<usize>) -> Self {
+    fn new(mut counts: Vec<usize>, keep_stamps: bool) -> Self {
         for r in 1..counts.len() {
             counts[r] += counts[r - 1];
         }
@@ -499,7 +579,8 @@ impl RowScatter {
             indptr: counts,
             cols: vec![0; total],
             vals: vec![0.0; total],
-            stamps: vec![0; total],
+            stamps: vec![0; if keep_stamps { total } else { 0 }],
+            keep_stamps,
         }
     }
 
@@ -507,19 +588,22 @@ impl RowScatter {
         let slot = &mut self.next[row as usize];
         self.cols[*slot] = col;
         self.vals[*slot] = val;
-        self.stamps[*slot] = stamp;
+        if self.keep_stamps {
+            self.stamps[*slot] = stamp;
+        }
         *slot += 1;
     }
 
     /// Sorts each row by column, sums repeated columns in arrival order and keeps their
     /// latest timestamp; compacts in place.
-    fn finish(self, n_cols: usize) -> (Csr, Vec<i64>) {
+    fn finish(self, n_cols: usize) -> (Csr, Option<Vec<i64>>) {
         let RowScatter {
             mut indptr,
             next,
             mut cols,
             mut vals,
             mut stamps,
+            keep_stamps,
         } = self;
         drop(next);
         let n_rows = indptr.len() - 1;
@@ -534,7 +618,9 @@ impl RowScatter {
                 // Already sorted and unique, the usual case for sorted input files.
                 cols.copy_within(start..end, write);
                 vals.copy_within(start..end, write);
-                stamps.copy_within(start..end, write);
+                if keep_stamps {
+                    stamps.copy_within(start..end, write);
+                }
                 write += end - start;
                 continue;
             }
@@ -544,7 +630,8 @@ impl RowScatter {
             order.sort_unstable();
             merged.clear();
             for &(c, k) in &order {
-                let (v, t) = (vals[start + k as usize], stamps[start + k as usize]);
+                let v = vals[start + k as usize];
+                let t = stamps.get(start + k as usize).copied().unwrap_or(0);
                 match merged.last_mut() {
                     Some(last) if last.0 == c => {
                         last.1 += v;
@@ -556,7 +643,9 @@ impl RowScatter {
             for (n, &(c, v, t)) in merged.iter().enumerate() {
                 cols[write + n] = c;
                 vals[write + n] = v;
-                stamps[write + n] = t;
+                if keep_stamps {
+                    stamps[write + n] = t;
+                }
             }
             write += merged.len();
         }
@@ -575,7 +664,7 @@ impl RowScatter {
                 indices: cols,
                 values: vals,
             },
-            stamps,
+            keep_stamps.then_some(stamps),
         )
     }
 }
@@ -607,7 +696,11 @@ mod tests {
         assert_eq!(data.by_user.indptr, vec![0, 2, 3]);
         assert_eq!(data.by_user.indices, vec![0, 2, 1]);
         assert_eq!(data.by_user.values, vec![1.0, 2.0, 1.5]);
-        assert_eq!(data.timestamps, vec![2, 1, 9]);
+        assert_eq!(data.timestamps().unwrap(), [2, 1, 9]);
+        assert_eq!(
+            (data.min_timestamp(), data.max_timestamp()),
+            (Some(1), Some(9))
+        );
         assert_eq!(data.by_item.indptr, vec![0, 1, 2, 3]);
         assert_eq!(data.by_item.indices, vec![0, 1, 0]);
         assert_eq!(data.by_item.values, vec![1.0, 1.5, 2.0]);
@@ -663,13 +756,47 @@ mod tests {
         let raw = Interactions::from_raw(rows).unwrap();
         assert_eq!(built.by_user, raw.by_user);
         assert_eq!(built.by_item, raw.by_item);
-        assert_eq!(built.timestamps, raw.timestamps);
+        assert_eq!(built.timestamps().unwrap(), raw.timestamps().unwrap());
         // u2 holds a then b (1.0 + 0.5 + 0.25, latest 9), though b arrived first.
         assert_eq!(built.by_user.row(1), (&[0u32, 1][..], &[4.0f32, 1.75][..]));
-        assert_eq!(built.timestamps, vec![2, 1, 3, 9]);
+        assert_eq!(built.timestamps().unwrap(), [2, 1, 3, 9]);
         assert_eq!(built.users.get("u2"), Some(1));
         assert_eq!(built.items.get("zz"), None);
         assert_eq!(built.matrix_bytes(), (3 + 4) * 8 + 4 * 8 + 4 * 8 + 4 * 8);
+    }
+
+    #[test]
+    fn builder_without_timestamps_gives_the_same_matrix_and_window() {
+        let rows = [
+            ("u2", "b", 1.0, 5),
+            ("u1", "c", 2.0, 1),
+            ("u2", "b", 0.5, 9),
+            ("u1", "a", 1.0, -4),
+        ];
+        let (mut with, mut without) = (
+            InteractionsBuilder::new(),
+            InteractionsBuilder::without_timestamps(),
+        );
+        for (u, i, w, t) in rows {
+            with.push(u, i, w, t).unwrap();
+            without.push(u, i, w, t).unwrap();
+        }
+        let (with, without) = (with.build().unwrap(), without.build().unwrap());
+        assert_eq!(without.by_user, with.by_user);
+        assert_eq!(without.by_item, with.by_item);
+        assert_eq!(
+            (without.min_timestamp(), without.max_timestamp()),
+            (Some(-4), Some(9))
+        );
+        assert_eq!(
+            (with.min_timestamp(), with.max_timestamp()),
+            (Some(-4), Some(9))
+        );
+        assert!(matches!(
+            without.timestamps(),
+            Err(CoreError::InvalidInput(_))
+        ));
+        assert_eq!(with.matrix_bytes() - without.matrix_bytes(), 3 * 8);
     }
 
     #[test]

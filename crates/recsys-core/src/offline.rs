@@ -23,7 +23,8 @@ pub struct Holdout {
     pub relevant: HashMap<u32, HashSet<u32>>,
 }
 
-pub fn events_of(data: &Interactions) -> Vec<Event> {
+pub fn events_of(data: &Interactions) -> Result<Vec<Event>> {
+    let stamps = data.timestamps()?;
     let mut out = Vec::with_capacity(data.nnz());
     for u in 0..data.n_users() {
         let (items, weights) = data.by_user.row(u);
@@ -33,11 +34,11 @@ pub fn events_of(data: &Interactions) -> Vec<Event> {
                 user: u as u32,
                 item,
                 weight,
-                timestamp: data.timestamps[base + k],
+                timestamp: stamps[base + k],
             });
         }
     }
-    out
+    Ok(out)
 }
 
 pub fn interactions_of(users: &IdMap, items: &IdMap, events: &[Event]) -> Result<Interactions> {
@@ -50,7 +51,7 @@ pub fn interactions_of(users: &IdMap, items: &IdMap, events: &[Event]) -> Result
 
 impl Holdout {
     pub fn split(full: &Interactions, strategy: &SplitStrategy) -> Result<Holdout> {
-        let split = recsys_eval::split(&events_of(full), strategy)?;
+        let split = recsys_eval::split(&events_of(full)?, strategy)?;
         Self::from_events(&full.users, &full.items, split.train, split.test)
     }
 

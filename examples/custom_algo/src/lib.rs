@@ -71,10 +71,11 @@ impl Algorithm for Recent {
         let params = self.validate(params)?;
         let p: RecentParams = parse_params(self.name(), &params)?;
         let n_items = data.n_items();
-        // `timestamps` is aligned with `by_user.indices`: entry k is the latest timestamp of
-        // the (user, item) pair stored at position k.
+        // `timestamps()` is aligned with `by_user.indices`: entry k is the latest timestamp of
+        // the (user, item) pair stored at position k. They are there because this algorithm
+        // keeps the default `reads_timestamps` (true).
         let mut latest = vec![i64::MIN; n_items];
-        for (&item, &t) in data.by_user.indices.iter().zip(&data.timestamps) {
+        for (&item, &t) in data.by_user.indices.iter().zip(data.timestamps()?) {
             let slot = &mut latest[item as usize];
             *slot = (*slot).max(t);
         }

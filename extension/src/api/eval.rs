@@ -83,7 +83,8 @@ fn eval_impl(model: Option<&str>, k: Option<i32>, split: Option<JsonbText>) -> S
     tenant::require_primary("eval")?;
     let started = Instant::now();
     let (algorithm, params) = spi::model_definition(&tenant, model)?;
-    let data = spi::load_interactions(&tenant, |_| {
+    // Splits by time need the timestamps, and every split goes through the same events.
+    let data = spi::load_interactions(&tenant, true, |_| {
         check_for_interrupts!();
     })?;
     if data.nnz() == 0 {

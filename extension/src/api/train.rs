@@ -90,7 +90,9 @@ fn train_impl(
         spi::require_queued_run(&tenant, model, id)?;
     }
 
-    let data = spi::load_interactions(&tenant, |n| {
+    let reads_timestamps =
+        cache::registry(|r| r.get(algorithm).map(|a| a.reads_timestamps(&params)))?;
+    let data = spi::load_interactions(&tenant, reads_timestamps, |n| {
         check_for_interrupts!();
         if n >= 1_000_000 {
             notice!("recsys: loaded {n} interactions");

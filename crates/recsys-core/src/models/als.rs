@@ -109,6 +109,10 @@ impl Algorithm for Als {
         Ok(serde_json::to_value(p).expect("plain struct serialises"))
     }
 
+    fn reads_timestamps(&self, _params: &Value) -> bool {
+        false
+    }
+
     fn fit(&self, data: &Interactions, params: &Value, ctx: &FitContext) -> Result<Fitted> {
         let params = self.validate(params)?;
         let p: AlsParams = parse_params(self.name(), &params)?;

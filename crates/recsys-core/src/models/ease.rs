@@ -83,6 +83,10 @@ impl Algorithm for Ease {
         Ok(serde_json::to_value(p).expect("plain struct serialises"))
     }
 
+    fn reads_timestamps(&self, _params: &Value) -> bool {
+        false
+    }
+
     fn fit(&self, data: &Interactions, params: &Value, ctx: &FitContext) -> Result<Fitted> {
         let params = self.validate(params)?;
         let p: EaseParams = parse_params(self.name(), &params)?;

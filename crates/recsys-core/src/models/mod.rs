@@ -80,6 +80,13 @@ pub trait Algorithm: Send + Sync {
     /// Checks `params` (a JSON object, or null for defaults) and returns them with every
     /// default filled in. Must fail with [`CoreError::InvalidParameter`] on any bad value.
     fn validate(&self, params: &Value) -> Result<Value>;
+    /// Whether `fit` with these `params` reads per-interaction timestamps
+    /// ([`Interactions::timestamps`]). Loaders skip them when it does not, which saves a
+    /// third of the training data's memory; keep the default unless the algorithm never
+    /// looks at time.
+    fn reads_timestamps(&self, _params: &Value) -> bool {
+        true
+    }
     /// Trains on `data`.
     fn fit(&self, data: &Interactions, params: &Value, ctx: &FitContext) -> Result<Fitted>;
     /// Rebuilds a model from the blobs it saved, for `n_users` x `n_items` training data.

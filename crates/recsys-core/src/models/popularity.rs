@@ -51,19 +51,27 @@ impl Algorithm for Popularity {
         Ok(serde_json::to_value(p).expect("plain struct serialises"))
     }
 
+    fn reads_timestamps(&self, params: &Value) -> bool {
+        params.get("half_life_days").is_some_and(|h| !h.is_null())
+    }
+
     fn fit(&self, data: &Interactions, params: &Value, ctx: &FitContext) -> Result<Fitted> {
         let p: PopularityParams = parse_params(self.name(), params)?;
         let reference = p.reference_time.or(data.max_timestamp()).unwrap_or(0);
-        let by_user = &data.by_user;
         let mut scores = vec![0f64; data.n_items()];
-        for (entry, &item) in by_user.indices.iter().enumerate() {
-            scores[item as usize] += match p.half_life_days {
-                None => 1.0,
-                Some(days) => {
-                    let age = (reference - data.timestamps[entry]) as f64;
-                    0.5f64.powf(age / (days * 86_400.0))
+        match p.half_life_days {
+            None => {
+                for &item in &data.by_user.indices {
+                    scores[item as usize] += 1.0;
                 }
-            };
+            }
+            Some(days) => {
+                let stamps = data.timestamps()?;
+                for (&item, &t) in data.by_user.indices.iter().zip(stamps) {
+                    let age = (reference - t) as f64;
+                    scores[item as usize] += 0.5f64.powf(age / (days * 86_400.0));
+                }
+            }
         }
         ctx.report("popularity", 1, 1)?;
         Ok(Fitted {
@@ -147,6 +155,24 @@ mod tests {
             scores(serde_json::json!({"half_life_days": 10.0})),
             vec![2.0, 0.75]
         );
+    }
+
+    #[test]
+    fn reads_timestamps_only_to_decay() {
+        let validated = |p: Value| Popularity.validate(&p).unwrap();
+        assert!(!Popularity.reads_timestamps(&validated(Value::Null)));
+        assert!(Popularity.reads_timestamps(&validated(serde_json::json!({"half_life_days": 1.0}))));
+
+        let mut b = crate::data::InteractionsBuilder::without_timestamps();
+        b.push("a", "x", 1.0, 5).unwrap();
+        let without = b.build().unwrap();
+        let decay = serde_json::json!({"half_life_days": 1.0});
+        assert!(Popularity
+            .fit(&without, &decay, &FitContext::silent())
+            .is_err());
+        assert!(Popularity
+            .fit(&without, &Value::Null, &FitContext::silent())
+            .is_ok());
     }
 
     #[test]

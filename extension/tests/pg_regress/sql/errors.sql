@@ -58,6 +58,11 @@ GRANT recsys_operator TO regress_nobody;
 SET SESSION AUTHORIZATION regress_nobody;
 SELECT try($$SELECT * FROM recsys.train('m')$$);
 SELECT try($$SELECT * FROM recsys.recommend('u01')$$);
+-- An infinite occurred_at has no place in a time window.
+BEGIN;
+INSERT INTO recsys.interactions (user_id, item_id, occurred_at) VALUES ('u', 'i', 'infinity');
+SELECT try($$SELECT * FROM recsys.train('m')$$);
+ROLLBACK;
 RESET SESSION AUTHORIZATION;
 SELECT recsys.unbind_role('regress_nobody');
 SET SESSION AUTHORIZATION regress_nobody;
