@@ -10,6 +10,7 @@ mod api;
 mod cache;
 mod error;
 mod jsonb_text;
+mod run_progress;
 mod spi;
 mod tenant;
 

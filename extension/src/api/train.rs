@@ -6,7 +6,9 @@
 //!
 //! A caller that trains in the background (the REST sidecar) first commits a `queued` run of
 //! its own and passes its id as `run_id`: that row is then completed instead of a new one
-//! inserted, so pollers see one run go from queued to succeeded.
+//! inserted, and while the fit goes on its status and progress are published from outside
+//! this transaction (see `run_progress`), so pollers see one run go from queued through
+//! running to succeeded.
 
 use std::cell::Cell;
 use std::time::Instant;
@@ -17,7 +19,7 @@ use recsys_core::{FitContext, Progress, TrainedModel};
 
 use crate::error::{run, SqlError, SqlResult};
 use crate::jsonb_text::JsonbText;
-use crate::{cache, spi, tenant};
+use crate::{cache, run_progress, spi, tenant};
 
 /// PostgreSQL's limit for one bytea value, minus headroom.
 const MAX_ARTIFACT_BYTES: usize = (1 << 30) - (1 << 20);
@@ -109,6 +111,9 @@ fn train_impl(
         data.n_items()
     );
 
+    if let Some(id) = queued_run {
+        run_progress::publish(id, 0.0);
+    }
     let last_decile = Cell::new(0u64);
     let on_progress = |p: Progress<'_>| {
         // Runs on this backend's thread between units of work (never on a worker thread), so
@@ -118,6 +123,10 @@ fn train_impl(
         if decile > last_decile.get() {
             last_decile.set(decile);
             notice!("recsys: {} {}%", p.stage, decile * 10);
+            if let Some(id) = queued_run {
+                // 1 is for the stored result, which only this transaction's commit shows.
+                run_progress::publish(id, (decile as f32 / 10.0).min(0.95));
+            }
         }
         Ok(())
     };

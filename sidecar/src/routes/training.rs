@@ -53,7 +53,7 @@ pub struct TrainingRun {
     pub params: JsonText,
     /// `queued`, `running`, `succeeded` or `failed`.
     pub status: String,
-    /// From 0 to 1.
+    /// From 0 to 1: rises by tenths while the model fits, 1 once stored.
     pub progress: f32,
     /// The stored version, once succeeded.
     pub version: Option<i32>,

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# A queued run trained with recsys.train(..., run_id) shows `running` and a rising progress to
+# other sessions while the training's own transaction is still open, then `succeeded` and 1.
+source "$(dirname "$0")/common.sh"
+DB=recsys_it_progress
+recreate_db $DB
+pg -q -d $DB -c "CREATE EXTENSION recsys"
+login_role $DB it_progress_op acme recsys_operator
+load_generated $DB it_progress_op 20000 5000 400000 11
+queue() { q $DB -U it_progress_op -c "INSERT INTO recsys.training_runs (model, algorithm, params, status) VALUES ('m', 'als', '{}', 'queued') RETURNING id"; }
+
+run=$(queue)
+pg -q -d $DB -U it_progress_op -c "SET client_min_messages = warning" \
+    -c "SELECT status FROM recsys.train('m', 'als', '{\"factors\": 64, \"iterations\": 40}', true, $run)" \
+    >"$BUILD/it-progress.out" 2>&1 &
+trainer=$!
+seen=()
+while kill -0 $trainer 2>/dev/null; do
+    seen+=("$(q $DB -U it_progress_op -c "SELECT status || ':' || progress FROM recsys.training_runs WHERE id = $run")")
+    sleep 0.2
+done
+wait $trainer || fail "training failed: $(cat "$BUILD/it-progress.out")"
+final=$(q $DB -U it_progress_op -c "SELECT status || ':' || progress FROM recsys.training_runs WHERE id = $run")
+[ "$final" = "succeeded:1" ] || fail "run ended as $final"
+printf '%s\n' "${seen[@]}" | grep -qE '^running:0\.[1-9]' || fail "never saw the run running part-way: ${seen[*]}"
+# Progress only rises, and the run never goes back to queued once running.
+printf '%s\n' "${seen[@]}" "$final" | awk -F: '
+    $1 == "running" { running = 1 }
+    $1 == "queued" && running { exit 1 }
+    $2 + 0 < last { exit 1 }
+    { last = $2 + 0 }' || fail "progress went backwards: ${seen[*]}"
+pass "other sessions saw the run go queued -> running -> succeeded ($(printf '%s\n' "${seen[@]}" | sort -u | paste -sd' '))"
+
+# Under REPEATABLE READ no progress is published (the final update would conflict with it),
+# and the training still succeeds.
+run=$(queue)
+out=$(pg -qAt -d $DB -U it_progress_op -c "SET client_min_messages = warning" -c "BEGIN ISOLATION LEVEL REPEATABLE READ" \
+      -c "SELECT status FROM recsys.train('m', 'als', '{\"factors\": 16, \"iterations\": 5}', true, $run)" -c "COMMIT" 2>&1) \
+    || fail "repeatable read training failed: $out"
+[ "$(q $DB -U it_progress_op -c "SELECT status FROM recsys.training_runs WHERE id = $run")" = succeeded ] \
+    || fail "repeatable read run not succeeded: $out"
+pass "a REPEATABLE READ training of a queued run succeeds"
