@@ -123,5 +123,21 @@ fn main() {
             scale.runs,
             || m.recommend_many(&queries, 10, true).expect("k is valid"),
         );
+        // The serving path: one user per call, their items excluded, as recsys.recommend does.
+        let some: Vec<_> = queries.iter().step_by(25).collect();
+        let seen: Vec<Vec<u32>> = some
+            .iter()
+            .map(|q| q.history.iter().map(|&(i, _)| i).collect())
+            .collect();
+        bench(
+            &format!("{name} recommend: {} users one at a time", some.len()),
+            scale.runs,
+            || {
+                some.iter()
+                    .zip(&seen)
+                    .map(|(q, s)| m.recommend(q, 10, s).expect("k is valid").items.len())
+                    .sum::<usize>()
+            },
+        );
     }
 }
