@@ -257,6 +257,25 @@ pub fn model_definition(tenant: &str, model: &str) -> SqlResult<(String, serde_j
     }
 }
 
+/// Marks failed the runs of `model` that a session left `running` without recording a result
+/// (cancelled with its caller gone, or crashed): `running` is only ever written while a
+/// training holds the model's lock, which the caller of this now holds, so no other session
+/// is training them. Returns how many.
+pub fn fail_abandoned_runs(tenant: &str, model: &str, except: Option<i64>) -> SqlResult<usize> {
+    Spi::connect_mut(|client| {
+        Ok(client
+            .update(
+                "UPDATE recsys.training_runs SET status = 'failed', finished_at = clock_timestamp(), \
+                   error = 'its training session ended without recording a result' \
+                 WHERE tenant_id = $1 AND model = $2 AND status = 'running' AND id IS DISTINCT FROM $3 \
+                 RETURNING id",
+                None,
+                &[tenant.into(), model.into(), except.into()],
+            )?
+            .len())
+    })
+}
+
 /// Checks that `run_id` is a run of this tenant's `model` still waiting to be completed.
 pub fn require_queued_run(tenant: &str, model: &str, run_id: i64) -> SqlResult<()> {
     let status: Option<String> = select_one(

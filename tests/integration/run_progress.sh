@@ -41,3 +41,15 @@ out=$(pg -qAt -d $DB -U it_progress_op -c "SET client_min_messages = warning" -c
 [ "$(q $DB -U it_progress_op -c "SELECT status FROM recsys.training_runs WHERE id = $run")" = succeeded ] \
     || fail "repeatable read run not succeeded: $out"
 pass "a REPEATABLE READ training of a queued run succeeds"
+
+# A run left `running` by a session that died is marked failed by the next training of its
+# model, which holds the model's lock and so knows nobody is training it.
+run=$(queue)
+q $DB -U it_progress_op -c "UPDATE recsys.training_runs SET status = 'running' WHERE id = $run" >/dev/null
+other=$(q $DB -U it_progress_op -c "INSERT INTO recsys.training_runs (model, algorithm, params, status) VALUES ('other', 'als', '{}', 'running') RETURNING id")
+pg -q -d $DB -U it_progress_op -c "SET client_min_messages = warning" -c "SELECT status FROM recsys.train('m', 'itemknn')" >/dev/null
+[ "$(q $DB -U it_progress_op -c "SELECT status || ': ' || error FROM recsys.training_runs WHERE id = $run")" \
+    = "failed: its training session ended without recording a result" ] || fail "abandoned run not failed"
+[ "$(q $DB -U it_progress_op -c "SELECT status FROM recsys.training_runs WHERE id = $other")" = running ] \
+    || fail "a run of another model was touched"
+pass "the next training of a model fails its abandoned running run, and only that model's"

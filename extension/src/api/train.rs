@@ -91,6 +91,10 @@ fn train_impl(
     if let Some(id) = queued_run {
         spi::require_queued_run(&tenant, model, id)?;
     }
+    let abandoned = spi::fail_abandoned_runs(&tenant, model, queued_run)?;
+    if abandoned > 0 {
+        notice!("recsys: marked {abandoned} abandoned run(s) of model \"{model}\" failed");
+    }
 
     let reads_timestamps =
         cache::registry(|r| r.get(algorithm).map(|a| a.reads_timestamps(&params)))?;

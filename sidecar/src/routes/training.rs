@@ -199,13 +199,8 @@ impl Job {
         }
     }
 
+    /// The extension turns the run `running` once it holds the model's lock and fits.
     async fn train(&self, state: &AppState) -> ApiResult<i32> {
-        let mut tx = db::begin(&state.pool, &self.principal).await?;
-        sqlx::query("UPDATE recsys.training_runs SET status = 'running' WHERE id = $1 AND status = 'queued'")
-            .bind(self.run_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
         let mut tx = db::begin_unbounded(&state.pool, &self.principal).await?;
         let version: i32 =
             sqlx::query_scalar("SELECT version FROM recsys.train($1, $2, $3, $4, run_id => $5)")
