@@ -154,6 +154,49 @@ stop_cluster() {
     fi
 }
 
+# Test steps shared by scripts/test and scripts/test-pg-major, on the running cluster. Each
+# adds what passed to the caller's `passed`.
+
+# The extension's pg_regress golden files. pg_regress reports on its output (in TAP from 16
+# on, not in regression.out), which goes to stderr here and is counted from a copy.
+run_pg_regress() {
+    local out=$BUILD/regress-pg$PG_VERSION
+    log "PostgreSQL $PG_VERSION: pg_regress (extension/tests/pg_regress)"
+    rm -rf "$out" && mkdir -p "$out"
+    recreate_db recsys_regress
+    if ! "$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress" \
+            --bindir="$PG_BIN" --use-existing --host="$PGSOCK" --port="$PGPORT" --user=postgres \
+            --dbname=recsys_regress --inputdir="$ROOT/extension/tests/pg_regress" --outputdir="$out" \
+            --schedule="$ROOT/extension/tests/pg_regress/schedule" | tee "$out/summary.txt" >&2; then
+        cat "$out/regression.diffs" >&2 || true
+        exit 1
+    fi
+    passed=$((passed + $(grep -cE "^ok |^test .* ok" "$out/summary.txt" || true)))
+}
+
+# Every examples/*.sql, each in a fresh database.
+run_examples() {
+    local f
+    log "PostgreSQL $PG_VERSION: examples/*.sql"
+    for f in "$ROOT"/examples/*.sql; do
+        recreate_db recsys_example
+        pg -q -d recsys_example -v datadir="$ROOT/examples/data" -f "$f" >/dev/null
+        echo "ok example $(basename "$f") (PostgreSQL $PG_VERSION)" >&2
+        passed=$((passed + 1))
+    done
+}
+
+# Every tests/integration/*.sh but those named.
+run_integration_tests() {
+    local t
+    log "PostgreSQL $PG_VERSION: integration tests (tests/integration)"
+    for t in "$ROOT"/tests/integration/*.sh; do
+        case " common.sh $* " in *" $(basename "$t") "*) continue ;; esac
+        bash "$t"
+        passed=$((passed + 1))
+    done
+}
+
 # psql against the throwaway cluster.
 pg() { "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 "$@"; }
 
