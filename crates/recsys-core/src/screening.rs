@@ -28,15 +28,7 @@ pub(crate) struct QuantizedItems {
 impl QuantizedItems {
     pub(crate) fn new(items: &[f32], dim: usize) -> Self {
         let vectors: Vec<&[f32]> = items.chunks_exact(dim.max(1)).collect();
-        let exact_norms: Vec<f64> = vectors
-            .iter()
-            .map(|y| {
-                y.iter()
-                    .map(|&v| f64::from(v) * f64::from(v))
-                    .sum::<f64>()
-                    .sqrt()
-            })
-            .collect();
+        let exact_norms: Vec<f64> = vectors.iter().map(|y| norm(y)).collect();
         let mut order: Vec<u32> = (0..vectors.len() as u32).collect();
         // NaN sorts first, so a model with one never stops early.
         order.sort_by(|&a, &b| {
@@ -74,6 +66,14 @@ impl QuantizedItems {
             scales,
         }
     }
+}
+
+/// Euclidean norm, summed in f64 so that it bounds the f32 dot products it is compared with.
+fn norm(v: &[f32]) -> f64 {
+    v.iter()
+        .map(|&a| f64::from(a) * f64::from(a))
+        .sum::<f64>()
+        .sqrt()
 }
 
 /// Items screened between two checks of the norm bound.
@@ -201,11 +201,7 @@ pub(crate) fn top_k_factored(
         (0.5 * l1 + 63.5 * dim as f32 * x_scale) * 1.02 + f32::EPSILON * 127.0 * dim as f32 * l1;
     // The exact score of item y, a sum of `dim` f32 products, is at most |y| |x| times
     // 1 + dim * 2^-24 (the rounding of a dot product); twice that covers the bound's own.
-    let x_norm = x
-        .iter()
-        .map(|&v| f64::from(v) * f64::from(v))
-        .sum::<f64>()
-        .sqrt();
+    let x_norm = norm(x);
     let slack = 1.0 + 2.0 * (dim as f64 + 2.0) * f64::from(f32::EPSILON);
     let mut excluded = exclude.to_vec();
     excluded.sort_unstable();

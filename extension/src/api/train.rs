@@ -71,7 +71,13 @@ fn train_impl(
         return Err(SqlError::invalid("params must be a JSON object")
             .hint("for example '{\"factors\": 64}'::jsonb"));
     }
-    let params = cache::registry(|r| r.get(algorithm).and_then(|a| a.validate(&params)))?;
+    // One lookup: the parameters with defaults, and whether the fit needs timestamps.
+    let (params, reads_timestamps) = cache::registry(|r| {
+        let a = r.get(algorithm)?;
+        let params = a.validate(&params)?;
+        let reads = a.reads_timestamps(&params);
+        Ok::<_, recsys_core::CoreError>((params, reads))
+    })?;
     let tenant = tenant::require()?;
     tenant::require_primary("train")?;
     let started = Instant::now();
@@ -96,8 +102,6 @@ fn train_impl(
         notice!("recsys: marked {abandoned} abandoned run(s) of model \"{model}\" failed");
     }
 
-    let reads_timestamps =
-        cache::registry(|r| r.get(algorithm).map(|a| a.reads_timestamps(&params)))?;
     let data = spi::load_interactions(&tenant, reads_timestamps, |n| {
         check_for_interrupts!();
         if n >= 1_000_000 {

@@ -52,7 +52,9 @@ impl Algorithm for Popularity {
     }
 
     fn reads_timestamps(&self, params: &Value) -> bool {
-        params.get("half_life_days").is_some_and(|h| !h.is_null())
+        // Parameters that do not parse fail in `fit`; until then, assume the worst.
+        parse_params::<PopularityParams>(self.name(), params)
+            .map_or(true, |p| p.half_life_days.is_some())
     }
 
     fn fit(&self, data: &Interactions, params: &Value, ctx: &FitContext) -> Result<Fitted> {
