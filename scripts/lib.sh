@@ -84,16 +84,23 @@ ensure_pgrx() {
         log "installing cargo-pgrx $PGRX_VERSION (takes about 7 minutes, once)"
         cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
     fi
-    local config=${PGRX_HOME:-$HOME/.pgrx}/config.toml line args=()
+    # pgrx's build checks every pg_config its config lists, so one that no longer exists (a
+    # deleted checkout's .build/pg-dist) breaks every build: such entries are dropped. init
+    # adds an entry and keeps the others.
+    local config=${PGRX_HOME:-$HOME/.pgrx}/config.toml line kept=() stale=
+    if [ -f "$config" ]; then
+        while IFS= read -r line; do
+            if [[ $line =~ ^pg[0-9]+\ =\ \"(.*)\"$ ]] && [ ! -x "${BASH_REMATCH[1]}" ]; then
+                stale=1
+            else
+                kept+=("$line")
+            fi
+        done <"$config"
+        [ -z "$stale" ] || printf '%s\n' "${kept[@]}" >"$config"
+    fi
     if ! grep -qs "^pg$PG_VERSION = \"$PG_CONFIG\"" "$config"; then
         log "configuring cargo-pgrx for PostgreSQL $PG_VERSION"
-        # init rewrites the file: keep the other majors already configured.
-        while IFS= read -r line; do
-            if [[ $line =~ ^pg([0-9]+)\ =\ \"(.*)\"$ ]] && [ "${BASH_REMATCH[1]}" != "$PG_VERSION" ]; then
-                args+=("--pg${BASH_REMATCH[1]}=${BASH_REMATCH[2]}")
-            fi
-        done < <(cat "$config" 2>/dev/null || true)
-        cargo pgrx init "${args[@]}" --pg$PG_VERSION="$PG_CONFIG" >/dev/null
+        cargo pgrx init --pg"$PG_VERSION"="$PG_CONFIG" >/dev/null
     fi
 }
 
