@@ -230,14 +230,14 @@ pub fn artifact(version_id: i64) -> SqlResult<Vec<u8>> {
     bytes.ok_or_else(|| SqlError::no_data("the model version was deleted while in use"))
 }
 
-/// The algorithm and parameters of a model's active version: what `recsys.eval` re-trains.
+/// The algorithm and parameters of a model's latest version, activated or not: what
+/// `recsys.eval` re-trains, so a candidate trained with `activate => false` can be evaluated
+/// before it is served. Training validates the parameters again.
 pub fn model_definition(tenant: &str, model: &str) -> SqlResult<(String, serde_json::Value)> {
     let found = Spi::connect(|client| -> SqlResult<(Option<String>, Option<JsonB>)> {
         let table = client.select(
-            "SELECT v.algorithm, v.params FROM recsys.models m \
-             JOIN recsys.model_versions v \
-               ON v.tenant_id = m.tenant_id AND v.model = m.name AND v.version = m.active_version \
-             WHERE m.tenant_id = $1 AND m.name = $2",
+            "SELECT algorithm, params FROM recsys.model_versions \
+             WHERE tenant_id = $1 AND model = $2 ORDER BY version DESC LIMIT 1",
             Some(1),
             &[tenant.into(), model.into()],
         )?;

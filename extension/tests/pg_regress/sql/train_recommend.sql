@@ -63,6 +63,9 @@ FROM recsys.model_versions ORDER BY model, version;
 SELECT model, algorithm, k, users, round(ndcg::numeric, 4) > 0 AS ndcg_positive, round(coverage::numeric, 4) AS coverage
 FROM recsys.eval('knn');
 SELECT model, k, users FROM recsys.eval('pop', 5, '{"kind": "leave_last_out", "min_user_items": 2}');
+-- eval re-trains the latest version, activated or not: mf 3 (seed 7), not the active 2.
+SELECT model, algorithm, k FROM recsys.eval('mf', 5);
+SELECT params->>'seed' AS seed FROM recsys.eval_runs WHERE model = 'mf';
 SELECT model, k, split->>'kind' AS kind, metrics->>'users' AS users FROM recsys.eval_runs ORDER BY id;
 
 -- Idempotent batch ingestion: the second call inserts nothing.
