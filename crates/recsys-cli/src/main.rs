@@ -6,6 +6,7 @@ mod generate;
 mod heap;
 mod input;
 mod progress;
+mod tune;
 
 #[global_allocator]
 static HEAP: heap::Counting = heap::Counting;
@@ -18,7 +19,7 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use recsys_core::{FitContext, Interactions, RawInteraction, Registry, TrainedModel, UserQuery};
-use recsys_eval::{Report, ReportRow, SplitStrategy};
+use recsys_eval::{MetricSummary, Report, ReportRow, SplitStrategy};
 use serde_json::Value;
 
 use crate::error::CliError;
@@ -48,6 +49,8 @@ enum Command {
     Recommend(RecommendArgs),
     /// Train several algorithms on one split and compare them.
     Eval(EvalArgs),
+    /// Search a grid of one algorithm's parameters on one split; print the best.
+    Tune(TuneArgs),
     /// Split an interaction file into train and test files (to evaluate other tools on the same split).
     Split(SplitArgs),
     /// Score recommendations made elsewhere against a test file, with the same metrics as `eval`.
@@ -188,6 +191,29 @@ struct EvalArgs {
 }
 
 #[derive(Args)]
+struct TuneArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// The algorithm whose parameters to search.
+    #[arg(long, short, default_value = "als")]
+    algorithm: String,
+    /// A parameter and the values to try, as NAME=V1,V2,…; repeatable; every combination is
+    /// trained. Default: the algorithm's own grid (see the CLI reference).
+    #[arg(long, short)]
+    grid: Vec<String>,
+    /// Parameters every candidate shares, as a JSON object; the grid's values override them.
+    #[arg(long, short, default_value = "{}")]
+    params: String,
+    #[command(flatten)]
+    split: SplitOptions,
+    #[arg(long, short, default_value_t = 10)]
+    k: usize,
+    /// Write every candidate's parameters and metrics, best first, as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct SplitArgs {
     #[command(flatten)]
     input: InputArgs,
@@ -247,6 +273,7 @@ fn main() {
         Command::Train(a) => train(a, &bars),
         Command::Recommend(a) => recommend(a, &bars),
         Command::Eval(a) => eval(a, &bars),
+        Command::Tune(a) => tune(a, &bars),
         Command::Split(a) => split(a, &bars),
         Command::Score(a) => score(a, &bars),
         Command::Generate(a) => generate_data(a),
@@ -488,18 +515,12 @@ fn eval(a: EvalArgs, bars: &Bars) -> Result<(), CliError> {
     let mut rows = Vec::new();
     for name in &a.algorithms {
         let p = params.get(name).cloned().unwrap_or(Value::Null);
-        let model = fit(&registry, name, &p, &prepared.train, bars)?;
-        let (lists, recommend_seconds) = prepared.recommend_test_users(&model, a.k)?;
-        let metrics = prepared.score(&lists, a.k, !a.no_diversity)?;
+        let (model, recommend_seconds, metrics) =
+            fit_and_score(&registry, name, &p, &prepared, a.k, !a.no_diversity, bars)?;
         rows.push(ReportRow {
             algorithm: name.clone(),
             params: model.manifest.params.clone(),
-            fit_seconds: model
-                .manifest
-                .metrics
-                .get("fit_seconds")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0),
+            fit_seconds: fit_seconds(&model),
             recommend_seconds,
             metrics,
         });
@@ -522,6 +543,112 @@ fn eval(a: EvalArgs, bars: &Bars) -> Result<(), CliError> {
             std::fs::write(path, text)
                 .map_err(|e| CliError::io(&format!("cannot write {}", path.display()), e))?;
         }
+    }
+    Ok(())
+}
+
+/// Trains on the holdout's train side and scores the test users' top `k`; returns the model,
+/// the seconds recommending took and the metrics.
+fn fit_and_score(
+    registry: &Registry,
+    algorithm: &str,
+    params: &Value,
+    prepared: &Holdout,
+    k: usize,
+    diversity: bool,
+    bars: &Bars,
+) -> Result<(TrainedModel, f64, MetricSummary), CliError> {
+    let model = fit(registry, algorithm, params, &prepared.train, bars)?;
+    let (lists, recommend_seconds) = prepared.recommend_test_users(&model, k)?;
+    let metrics = prepared.score(&lists, k, diversity)?;
+    Ok((model, recommend_seconds, metrics))
+}
+
+fn fit_seconds(model: &TrainedModel) -> f64 {
+    model
+        .manifest
+        .metrics
+        .get("fit_seconds")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0)
+}
+
+fn tune(a: TuneArgs, bars: &Bars) -> Result<(), CliError> {
+    let registry = Registry::builtin();
+    let algorithm = registry.get(&a.algorithm)?;
+    recsys_core::trained::check_k(a.k)?;
+    let axes = if a.grid.is_empty() {
+        tune::default_grid(&a.algorithm)?
+    } else {
+        a.grid
+            .iter()
+            .map(|g| tune::parse_axis(g))
+            .collect::<Result<_, _>>()?
+    };
+    let candidates = tune::candidates(&parse_params(&a.params)?, &axes)?;
+    // Every candidate is checked before the first is trained, so a bad value fails at once.
+    for c in &candidates {
+        algorithm.validate(c)?;
+    }
+    let strategy = a.split.strategy()?;
+    let prepared = Holdout::split(&read(&a.input, true, bars)?, &strategy)?;
+    let (_, _, baseline) = fit_and_score(
+        &registry,
+        "popularity",
+        &Value::Null,
+        &prepared,
+        a.k,
+        false,
+        bars,
+    )?;
+    let total = candidates.len();
+    let mut trials = Vec::with_capacity(total);
+    for (n, params) in candidates.into_iter().enumerate() {
+        let grid: serde_json::Map<String, Value> = axes
+            .iter()
+            .map(|x| (x.name.clone(), params[&x.name].clone()))
+            .collect();
+        if !bars.is_quiet() {
+            eprintln!(
+                "[{}/{total}] {} {}",
+                n + 1,
+                a.algorithm,
+                Value::Object(grid.clone())
+            );
+        }
+        let (model, _, metrics) = fit_and_score(
+            &registry,
+            &a.algorithm,
+            &params,
+            &prepared,
+            a.k,
+            false,
+            bars,
+        )?;
+        trials.push(tune::Trial {
+            grid,
+            fit_seconds: fit_seconds(&model),
+            params: model.manifest.params.clone(),
+            metrics,
+        });
+    }
+    let mut outcome = tune::Outcome {
+        algorithm: a.algorithm.clone(),
+        dataset: a.input.input.display().to_string(),
+        split: strategy.describe(),
+        train_events: prepared.train_events.len(),
+        test_events: prepared.test_events.len(),
+        k: a.k,
+        baseline,
+        trials,
+    };
+    outcome.rank();
+    print!("{}", outcome.to_markdown(&axes));
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&outcome)
+            .map_err(|e| CliError::Io(format!("cannot encode the results: {e}")))?;
+        std::fs::write(path, text)
+            .map_err(|e| CliError::io(&format!("cannot write {}", path.display()), e))?;
     }
     Ok(())
 }
