@@ -20,7 +20,7 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use recsys_core::{FitContext, Interactions, RawInteraction, Registry, TrainedModel, UserQuery};
 use recsys_eval::{MetricSummary, Report, ReportRow, SplitStrategy};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::error::CliError;
 use crate::input::{read_interactions, read_raw, read_rows, Columns};
@@ -326,15 +326,14 @@ fn read_user_ids(path: &Path, bars: &Bars) -> Result<Vec<String>, CliError> {
     Ok(ids)
 }
 
-fn parse_params(text: &str) -> Result<Value, CliError> {
-    let v: Value = serde_json::from_str(text)
-        .map_err(|e| CliError::Input(format!("--params is not valid JSON: {e}")))?;
-    if !v.is_object() {
-        return Err(CliError::Input(
+fn parse_params(text: &str) -> Result<Map<String, Value>, CliError> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(_) => Err(CliError::Input(
             "--params must be a JSON object such as '{\"factors\": 32}'".into(),
-        ));
+        )),
+        Err(e) => Err(CliError::Input(format!("--params is not valid JSON: {e}"))),
     }
-    Ok(v)
 }
 
 fn fit(
@@ -373,7 +372,7 @@ const MIB: f64 = (1 << 20) as f64;
 fn train(a: TrainArgs, bars: &Bars) -> Result<(), CliError> {
     let registry = Registry::builtin();
     let algorithm = registry.get(&a.algorithm)?;
-    let params = parse_params(&a.params)?;
+    let params = Value::Object(parse_params(&a.params)?);
     let timestamps = algorithm.reads_timestamps(&algorithm.validate(&params)?);
     let data = read(&a.input, timestamps, bars)?;
     let model = fit(&registry, &a.algorithm, &params, &data, bars)?;
@@ -498,7 +497,7 @@ fn params_by_algorithm(
                 "--params for \"{name}\", which is not in --algorithms"
             )));
         }
-        out.insert(name.to_string(), parse_params(json)?);
+        out.insert(name.to_string(), Value::Object(parse_params(json)?));
     }
     Ok(out)
 }
@@ -604,7 +603,7 @@ fn tune(a: TuneArgs, bars: &Bars) -> Result<(), CliError> {
     let total = candidates.len();
     let mut trials = Vec::with_capacity(total);
     for (n, params) in candidates.into_iter().enumerate() {
-        let grid: serde_json::Map<String, Value> = axes
+        let grid: Map<String, Value> = axes
             .iter()
             .map(|x| (x.name.clone(), params[&x.name].clone()))
             .collect();

@@ -92,6 +92,7 @@ fn refuses_a_bad_grid_with_exit_2_and_no_table() {
         (vec!["-g", "alpha"], "expected NAME=V1,V2"),
         (vec!["-a", "popularity"], "has no default grid"),
         (vec!["-a", "svd"], "unknown algorithm"),
+        (vec!["-p", "[1]"], "--params must be a JSON object"),
     ] {
         let mut all = vec!["tune", "-i", data];
         all.extend(args);
