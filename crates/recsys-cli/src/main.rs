@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -37,6 +38,11 @@ struct Cli {
     /// No progress bars.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Refuse a training whose memory estimate exceeds this many MiB (the extension's
+    /// recsys.max_train_memory_mb has the same default).
+    #[arg(long, global = true, default_value_t = recsys_core::budget::DEFAULT_LIMIT_MB,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_memory_mb: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -269,6 +275,7 @@ struct GenerateArgs {
 fn main() {
     let cli = Cli::parse();
     let bars = Bars::new(cli.quiet);
+    MAX_MEMORY_MB.get_or_init(|| cli.max_memory_mb);
     let result = match cli.command {
         Command::Train(a) => train(a, &bars),
         Command::Recommend(a) => recommend(a, &bars),
@@ -336,6 +343,10 @@ fn parse_params(text: &str) -> Result<Map<String, Value>, CliError> {
     }
 }
 
+/// `--max-memory-mb`, set once from the command line.
+static MAX_MEMORY_MB: OnceLock<u64> = OnceLock::new();
+
+/// Trains after checking the memory estimate against `--max-memory-mb`.
 fn fit(
     registry: &Registry,
     algorithm: &str,
@@ -343,6 +354,15 @@ fn fit(
     data: &Interactions,
     bars: &Bars,
 ) -> Result<TrainedModel, CliError> {
+    let algo = registry.get(algorithm)?;
+    let need = recsys_core::budget::training_bytes(algo, &algo.validate(params)?, data);
+    let limit = *MAX_MEMORY_MB.get_or_init(|| recsys_core::budget::DEFAULT_LIMIT_MB);
+    recsys_core::budget::check(
+        need,
+        limit,
+        &format!("training {algorithm}"),
+        "--max-memory-mb",
+    )?;
     let bar = bars.training(algorithm);
     let on_progress = |p: recsys_core::Progress<'_>| {
         progress::update(&bar, p);

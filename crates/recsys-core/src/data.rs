@@ -181,7 +181,8 @@ impl IdTable {
             .collect();
         drop(order);
         self.ids = ids;
-        let size = self.slots.len();
+        // An empty builder's table has no slots yet: give it the smallest table.
+        let size = self.slots.len().max(16);
         self.rehash(size);
         (self, remap)
     }
@@ -509,6 +510,20 @@ impl InteractionsBuilder {
         self.len
     }
 
+    /// Approximate peak heap bytes of loading what was pushed so far: the entries and ids held
+    /// now plus the two matrices [`InteractionsBuilder::build`] makes from them, for callers
+    /// that bound their memory while the data streams in.
+    pub fn peak_bytes(&self) -> u64 {
+        let entry = if self.keep_timestamps { 20 } else { 12 };
+        let held = (self.chunks.len() * ENTRIES_PER_CHUNK * entry) as u64
+            + (self.users.heap_bytes() + self.items.heap_bytes()) as u64;
+        // Both orientations: an index and a weight per interaction, timestamps once, indptrs.
+        let stamps = if self.keep_timestamps { 8 } else { 0 };
+        let matrices = self.len as u64 * (2 * 8 + stamps)
+            + (self.users.ids.len() + self.items.ids.len()) as u64 * 16;
+        held + matrices
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -797,6 +812,31 @@ mod tests {
             Err(CoreError::InvalidInput(_))
         ));
         assert_eq!(with.matrix_bytes() - without.matrix_bytes(), 3 * 8);
+    }
+
+    #[test]
+    fn an_empty_builder_builds_empty_data() {
+        let empty = InteractionsBuilder::new().build().unwrap();
+        assert_eq!((empty.nnz(), empty.n_users(), empty.n_items()), (0, 0, 0));
+        assert_eq!(empty.users.get("anyone"), None);
+    }
+
+    #[test]
+    fn builder_peak_covers_the_built_matrices_and_grows() {
+        let mut b = InteractionsBuilder::without_timestamps();
+        let empty = b.peak_bytes();
+        for n in 0..1000 {
+            b.push(&format!("u{}", n % 97), &format!("i{}", n % 31), 1.0, 0)
+                .unwrap();
+        }
+        let peak = b.peak_bytes();
+        assert!(peak > empty);
+        let built = b.build().unwrap();
+        assert!(
+            peak >= built.matrix_bytes() as u64,
+            "{peak} < {}",
+            built.matrix_bytes()
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! [`trained::TrainedModel`] → recommendations, or → [`artifact`] bytes and back.
 
 pub mod artifact;
+pub mod budget;
 pub mod data;
 pub mod error;
 pub mod kernels;

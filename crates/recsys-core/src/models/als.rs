@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::{ensure, parse_params, Algorithm, FitContext, Fitted, Model};
 use crate::artifact::{Artifact, Blob};
+use crate::budget::{zeroed, Shape};
 use crate::data::{Csr, Interactions};
 use crate::error::{CoreError, Result};
 use crate::fma_dispatch;
@@ -113,14 +114,26 @@ impl Algorithm for Als {
         false
     }
 
+    fn memory_needed(&self, params: &Value, shape: &Shape) -> u64 {
+        let f = parse_params::<AlsParams>(self.name(), params).map_or(1024, |p| p.factors) as u64;
+        let rows = (shape.users + shape.items) as u64;
+        // Both factor matrices, their serialised copies, the item norms and the partial Gram
+        // matrices of the larger side.
+        let chunks = (shape.users.max(shape.items) / ROWS_PER_GRAM_CHUNK + 2) as u64;
+        rows.saturating_mul(f)
+            .saturating_mul(4 * 3)
+            .saturating_add(shape.items as u64 * 4)
+            .saturating_add(chunks.saturating_mul(f * f * 4))
+    }
+
     fn fit(&self, data: &Interactions, params: &Value, ctx: &FitContext) -> Result<Fitted> {
         let params = self.validate(params)?;
         let p: AlsParams = parse_params(self.name(), &params)?;
         let f = p.factors;
         let (n_users, n_items) = (data.n_users(), data.n_items());
         let total = (p.iterations * (n_users + n_items)) as u64;
-        let mut x = init_factors(n_users, f, p.seed, 0);
-        let mut y = init_factors(n_items, f, p.seed, 1);
+        let mut x = init_factors(n_users, f, p.seed, 0)?;
+        let mut y = init_factors(n_items, f, p.seed, 1)?;
         let mut done = 0u64;
         for _ in 0..p.iterations {
             solve_side(&mut x, &y, &data.by_user, &p, ctx, &mut done, total)?;
@@ -164,15 +177,15 @@ impl Algorithm for Als {
 }
 
 /// Uniform [0, 0.01) like `implicit`, one stream per row so the values do not depend on order.
-fn init_factors(rows: usize, f: usize, seed: u64, side: u64) -> Vec<f32> {
-    let mut out = vec![0f32; rows * f];
+fn init_factors(rows: usize, f: usize, seed: u64, side: u64) -> Result<Vec<f32>> {
+    let mut out = zeroed(rows.saturating_mul(f), "als factors")?;
     out.par_chunks_mut(f).enumerate().for_each(|(r, row)| {
         let mut rng = SplitMix64::stream(seed ^ side.wrapping_mul(0x9E37_79B9), r as u64);
         for v in row {
             *v = rng.next_f32() * 0.01;
         }
     });
-    out
+    Ok(out)
 }
 
 fn solve_side(

@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use super::{ensure, parse_params, Algorithm, FitContext, Fitted, Model};
 use crate::artifact::{Artifact, Blob};
+use crate::budget::{zeroed, Shape};
 use crate::data::Interactions;
 use crate::error::{CoreError, Result};
 use crate::fma_dispatch;
@@ -56,7 +57,9 @@ struct EaseModel {
 /// Bytes the fit needs for `n` items: G/L in f64, B in f32, one block of P in f64.
 pub fn memory_needed(n: usize) -> u64 {
     let n = n as u64;
-    n * n * 12 + n * BLOCK as u64 * 8
+    n.saturating_mul(n)
+        .saturating_mul(12)
+        .saturating_add(n.saturating_mul(BLOCK as u64 * 8))
 }
 
 impl Algorithm for Ease {
@@ -87,6 +90,12 @@ impl Algorithm for Ease {
         false
     }
 
+    fn memory_needed(&self, _params: &Value, shape: &Shape) -> u64 {
+        // The fit, and the weights' serialised copies.
+        let n = shape.items as u64;
+        memory_needed(shape.items).saturating_add(n.saturating_mul(n).saturating_mul(8))
+    }
+
     fn fit(&self, data: &Interactions, params: &Value, ctx: &FitContext) -> Result<Fitted> {
         let params = self.validate(params)?;
         let p: EaseParams = parse_params(self.name(), &params)?;
@@ -101,7 +110,7 @@ impl Algorithm for Ease {
             )));
         }
         let steps = n.div_ceil(BLOCK) as u64 + 2;
-        let mut g = gram(data, p.lambda);
+        let mut g = gram(data, p.lambda)?;
         ctx.report("ease", 1, steps)?;
         let par = Par::rayon(0);
         let mut lower = MatMut::from_column_major_slice_mut(&mut g, n, n);
@@ -119,7 +128,7 @@ impl Algorithm for Ease {
         ctx.report("ease", 2, steps)?;
         let lower = lower.as_ref();
         // Row j of `weights` first holds column j of B; transposed at the end.
-        let mut weights = vec![0f32; n * n];
+        let mut weights = zeroed(n * n, "ease weights")?;
         for (block, rows) in weights.chunks_mut(BLOCK * n).enumerate() {
             let start = block * BLOCK;
             let m = rows.len() / n;
@@ -174,9 +183,9 @@ impl Algorithm for Ease {
 }
 
 /// XᵀX + λI as a column-major f64 matrix.
-fn gram(data: &Interactions, lambda: f64) -> Vec<f64> {
+fn gram(data: &Interactions, lambda: f64) -> Result<Vec<f64>> {
     let n = data.n_items();
-    let mut g = vec![0f64; n * n];
+    let mut g = zeroed(n * n, "the ease gram matrix")?;
     g.par_chunks_mut(n).enumerate().for_each(|(i, col)| {
         let (users, wu) = data.by_item.row(i);
         for (&u, &w_ui) in users.iter().zip(wu) {
@@ -187,7 +196,7 @@ fn gram(data: &Interactions, lambda: f64) -> Vec<f64> {
         }
         col[i] += lambda;
     });
-    g
+    Ok(g)
 }
 
 fn transpose_in_place(a: &mut [f32], n: usize) {
@@ -251,7 +260,7 @@ mod tests {
     /// Dense reference: invert G by Gauss-Jordan in f64 and apply the EASE formula.
     fn reference(data: &Interactions, lambda: f64) -> Vec<f64> {
         let n = data.n_items();
-        let mut a = gram(data, lambda);
+        let mut a = gram(data, lambda).unwrap();
         let mut inv = vec![0f64; n * n];
         for i in 0..n {
             inv[i * n + i] = 1.0;

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::{ensure, parse_params, Algorithm, FitContext, Fitted, Model};
 use crate::artifact::{Artifact, Blob};
+use crate::budget::Shape;
 use crate::data::{Csr, Interactions};
 use crate::error::{CoreError, Result};
 
@@ -70,6 +71,21 @@ impl Algorithm for ItemKnn {
 
     fn reads_timestamps(&self, _params: &Value) -> bool {
         false
+    }
+
+    fn memory_needed(&self, params: &Value, shape: &Shape) -> u64 {
+        let k = parse_params::<ItemKnnParams>(self.name(), params)
+            .map_or(10_000, |p| p.neighbors)
+            .min(shape.items.saturating_sub(1))
+            .max(1) as u64;
+        let n = shape.items as u64;
+        // Rows of (item, similarity) while fitting, the similarity matrix, its serialised copies,
+        // and one dense accumulator per worker thread.
+        let threads = rayon::current_num_threads() as u64;
+        n.saturating_mul(k)
+            .saturating_mul(8 * 4)
+            .saturating_add(n * 8)
+            .saturating_add(threads.saturating_mul(n) * 4)
     }
 
     fn fit(&self, data: &Interactions, params: &Value, ctx: &FitContext) -> Result<Fitted> {

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::artifact::{Artifact, Blob};
+use crate::budget::Shape;
 use crate::data::Interactions;
 use crate::error::{CoreError, Result};
 
@@ -86,6 +87,15 @@ pub trait Algorithm: Send + Sync {
     /// looks at time.
     fn reads_timestamps(&self, _params: &Value) -> bool {
         true
+    }
+    /// Peak bytes a fit with these (validated) `params` needs on data of `shape`, beyond the
+    /// data itself: working memory, the fitted model and the two copies serialising it takes
+    /// (its encoded blobs, then the artifact). Callers
+    /// check it against their limit before `fit` ([`crate::budget`]). The default, 0, counts
+    /// only the data: override it for any algorithm whose memory grows with its parameters or
+    /// the catalogue.
+    fn memory_needed(&self, _params: &Value, _shape: &Shape) -> u64 {
+        0
     }
     /// Trains on `data`.
     fn fit(&self, data: &Interactions, params: &Value, ctx: &FitContext) -> Result<Fitted>;

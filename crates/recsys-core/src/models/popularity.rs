@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::{ensure, parse_params, Algorithm, FitContext, Fitted, Model};
 use crate::artifact::{Artifact, Blob};
+use crate::budget::Shape;
 use crate::data::Interactions;
 use crate::error::Result;
 
@@ -55,6 +56,11 @@ impl Algorithm for Popularity {
         // Parameters that do not parse fail in `fit`; until then, assume the worst.
         parse_params::<PopularityParams>(self.name(), params)
             .map_or(true, |p| p.half_life_days.is_some())
+    }
+
+    fn memory_needed(&self, _params: &Value, shape: &Shape) -> u64 {
+        // One score per item, and its serialised copies.
+        shape.items as u64 * 12
     }
 
     fn fit(&self, data: &Interactions, params: &Value, ctx: &FitContext) -> Result<Fitted> {
