@@ -2,7 +2,8 @@
 //! Decoded models kept per backend, so repeated `recommend` calls decode a model once.
 //! Keys are model-version ids (plus the tenant). Versions are never updated in place (no role
 //! holds UPDATE on `recsys.model_versions`), so an entry cannot go stale: a retrained model is a
-//! new id. Least recently used entries are evicted past a byte budget.
+//! new id. Least recently used entries are evicted past `recsys.model_cache_mb`; a model larger
+//! than that is decoded for its call and not kept.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -11,10 +12,7 @@ use std::rc::Rc;
 use recsys_core::{Registry, TrainedModel};
 
 use crate::error::SqlResult;
-use crate::spi;
-
-/// Bytes of encoded artifacts kept per backend.
-const BUDGET_BYTES: usize = 1 << 30;
+use crate::{guc, spi};
 
 struct Entry {
     model: Rc<TrainedModel>,
@@ -56,9 +54,13 @@ pub fn model(tenant: &str, id: i64) -> SqlResult<Rc<TrainedModel>> {
     }
     let bytes = spi::artifact(id)?;
     let model = Rc::new(registry(|r| TrainedModel::from_bytes(r, &bytes))?);
+    let budget = guc::model_cache_bytes();
+    if bytes.len() > budget {
+        return Ok(model);
+    }
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        while c.bytes + bytes.len() > BUDGET_BYTES && !c.entries.is_empty() {
+        while c.bytes + bytes.len() > budget && !c.entries.is_empty() {
             let oldest = c
                 .entries
                 .iter()

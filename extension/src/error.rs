@@ -77,7 +77,9 @@ impl From<CoreError> for SqlError {
             CoreError::InvalidInput(_) => SqlError::new(C::ERRCODE_DATA_EXCEPTION, message),
             CoreError::NotEnoughData(_) => SqlError::no_data(message)
                 .hint("insert interactions first: INSERT INTO recsys.interactions (user_id, item_id) VALUES (...)"),
-            CoreError::TooLarge(_) => SqlError::new(C::ERRCODE_INSUFFICIENT_RESOURCES, message),
+            CoreError::TooLarge(_) => SqlError::new(C::ERRCODE_OUT_OF_MEMORY, message).hint(
+                "use less data or smaller parameters, or ask a superuser to raise recsys.max_train_memory_mb",
+            ),
             CoreError::Artifact(_) => SqlError::new(C::ERRCODE_DATA_CORRUPTED, message)
                 .hint("retrain the model: SELECT * FROM recsys.train(...)"),
             CoreError::Cancelled => SqlError::new(C::ERRCODE_QUERY_CANCELED, message),

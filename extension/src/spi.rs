@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: BUSL-1.1
 //! Every query the extension runs, with bound parameters only. Each query also filters by
 //! the resolved tenant explicitly, so superusers and BYPASSRLS roles (which skip row-level
-//! security) still see one tenant.
+//! security) still see one tenant. Comparisons on recsys domains name pg_catalog's operator:
+//! the functions pin search_path too, but neither a role's own operators nor its path may
+//! ever decide what these queries do.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -42,14 +44,14 @@ pub fn select_one<T: FromDatum + IntoDatum>(
     })
 }
 
-/// All interactions of `tenant` as training data, calling `progress(rows so far)` after each
-/// batch. Ids go straight from the fetched rows into the builder, which copies each distinct
+/// All interactions of `tenant` as training data, calling `progress(builder)` after each
+/// batch (to report, to stop on a cancel, or to refuse data past a memory limit). Ids go straight from the fetched rows into the builder, which copies each distinct
 /// id once; one timestamp per interaction is kept only with `timestamps` (splits and
 /// time-aware algorithms), otherwise just their range.
 pub fn load_interactions(
     tenant: &str,
     timestamps: bool,
-    mut progress: impl FnMut(u64),
+    mut progress: impl FnMut(&InteractionsBuilder) -> SqlResult<()>,
 ) -> SqlResult<Interactions> {
     let mut builder = if timestamps {
         InteractionsBuilder::new()
@@ -59,7 +61,7 @@ pub fn load_interactions(
     Spi::connect(|client| -> SqlResult<()> {
         let mut cursor = client.try_open_cursor(
             "SELECT user_id::text, item_id::text, weight, occurred_at \
-             FROM recsys.interactions WHERE tenant_id = $1",
+             FROM recsys.interactions WHERE tenant_id OPERATOR(pg_catalog.=) $1",
             &[tenant.into()],
         )?;
         loop {
@@ -75,7 +77,7 @@ pub fn load_interactions(
                     unix_seconds(required(row.get(4)?, "occurred_at")?)?,
                 )?;
             }
-            progress(builder.len() as u64);
+            progress(&builder)?;
         }
         Ok(())
     })?;
@@ -125,33 +127,40 @@ fn serving_statements(client: &SpiClient<'_>) -> SqlResult<Rc<ServingStatements>
     }
     let text = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
     let prepared = Rc::new(ServingStatements {
-        // The tenant and the serving version in one round: the named model's active version, or
-        // the model whose active version is newest.
+        // In one round: whether the role the statement runs as may execute the calling
+        // function (the sidecar's one-statement calls switch roles after PostgreSQL checked
+        // EXECUTE as its login), the tenant, and the serving version: the named model's
+        // active version, or the model whose active version is newest.
         version: client
             .prepare(
-                "SELECT t.tenant, v.id FROM (SELECT recsys.current_tenant() AS tenant) t \
+                "SELECT pg_catalog.has_function_privilege($2, 'EXECUTE'), t.tenant, v.id \
+                 FROM (SELECT recsys.current_tenant() AS tenant) t \
                  LEFT JOIN LATERAL ( \
                      SELECT v.id FROM recsys.models m \
                      JOIN recsys.model_versions v \
-                       ON v.tenant_id = m.tenant_id AND v.model = m.name AND v.version = m.active_version \
-                     WHERE m.tenant_id = t.tenant AND ($1::text IS NULL OR m.name = $1) \
+                       ON v.tenant_id OPERATOR(pg_catalog.=) m.tenant_id AND v.model = m.name \
+                      AND v.version = m.active_version \
+                     WHERE m.tenant_id OPERATOR(pg_catalog.=) t.tenant AND ($1::text IS NULL OR m.name = $1) \
                      ORDER BY v.created_at DESC, v.id DESC LIMIT 1) v ON true",
-                &[text],
+                &[text, PgOid::BuiltIn(PgBuiltInOids::OIDOID)],
             )?
             .keep(),
         // The user's items with summed weights (seen = true), then the unavailable items.
         user: client
             .prepare(
                 "SELECT item_id::text, sum(weight)::real, true FROM recsys.interactions \
-                 WHERE tenant_id = $1 AND user_id = $2 GROUP BY item_id \
+                 WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND user_id OPERATOR(pg_catalog.=) $2 \
+                 GROUP BY item_id \
                  UNION ALL \
-                 SELECT item_id::text, 0::real, false FROM recsys.items WHERE tenant_id = $1 AND NOT available",
+                 SELECT item_id::text, 0::real, false FROM recsys.items \
+                 WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND NOT available",
                 &[text, text],
             )?
             .keep(),
         unavailable: client
             .prepare(
-                "SELECT item_id::text FROM recsys.items WHERE tenant_id = $1 AND NOT available",
+                "SELECT item_id::text FROM recsys.items \
+                 WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND NOT available",
                 &[text],
             )?
             .keep(),
@@ -161,15 +170,29 @@ fn serving_statements(client: &SpiClient<'_>) -> SqlResult<Rc<ServingStatements>
 }
 
 /// The caller's tenant and the id of the model version that serves it: `model`'s active
-/// version, or, without a name, the model whose active version is newest.
-pub fn serving_version(model: Option<&str>) -> SqlResult<(String, i64)> {
-    let (tenant, id) = Spi::connect(|client| -> SqlResult<(Option<String>, Option<i64>)> {
-        let statements = serving_statements(client)?;
-        Ok(client
-            .select(&statements.version, Some(1), &[model.into()])?
-            .first()
-            .get_two::<String, i64>()?)
-    })?;
+/// version, or, without a name, the model whose active version is newest. `function` is the
+/// calling SQL function, which the current role must be allowed to execute.
+pub fn serving_version(model: Option<&str>, function: pg_sys::Oid) -> SqlResult<(String, i64)> {
+    let (allowed, tenant, id) = Spi::connect(
+        |client| -> SqlResult<(Option<bool>, Option<String>, Option<i64>)> {
+            let statements = serving_statements(client)?;
+            Ok(client
+                .select(
+                    &statements.version,
+                    Some(1),
+                    &[model.into(), function.into()],
+                )?
+                .first()
+                .get_three::<bool, String, i64>()?)
+        },
+    )?;
+    if allowed != Some(true) {
+        return Err(SqlError::new(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            "permission denied for this recsys function",
+        )
+        .hint("the role this statement runs as needs EXECUTE on it: GRANT recsys_viewer TO ..."));
+    }
     let tenant = tenant.ok_or_else(crate::tenant::no_tenant)?;
     let id = id.ok_or_else(|| match model {
         Some(m) => SqlError::no_data(format!(
@@ -224,7 +247,7 @@ pub fn unavailable_items(tenant: &str) -> SqlResult<Vec<String>> {
 
 pub fn artifact(version_id: i64) -> SqlResult<Vec<u8>> {
     let bytes: Option<Vec<u8>> = select_one(
-        "SELECT artifact FROM recsys.model_versions WHERE id = $1",
+        "SELECT artifact FROM recsys.model_versions WHERE id OPERATOR(pg_catalog.=) $1",
         &[version_id.into()],
     )?;
     bytes.ok_or_else(|| SqlError::no_data("the model version was deleted while in use"))
@@ -237,7 +260,7 @@ pub fn model_definition(tenant: &str, model: &str) -> SqlResult<(String, serde_j
     let found = Spi::connect(|client| -> SqlResult<(Option<String>, Option<JsonB>)> {
         let table = client.select(
             "SELECT algorithm, params FROM recsys.model_versions \
-             WHERE tenant_id = $1 AND model = $2 ORDER BY version DESC LIMIT 1",
+             WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND model = $2 ORDER BY version DESC LIMIT 1",
             Some(1),
             &[tenant.into(), model.into()],
         )?;
@@ -257,17 +280,46 @@ pub fn model_definition(tenant: &str, model: &str) -> SqlResult<(String, serde_j
     }
 }
 
+/// Takes the training lock of `tenant`'s `model`: a row lock on its `models` row (created
+/// now for a first training), which only a session of the same tenant can hold. False when
+/// another session holds it: a second training fails at once instead of waiting.
+pub fn lock_model(
+    tenant: &str,
+    model: &str,
+    algorithm: &str,
+    params: &serde_json::Value,
+) -> SqlResult<bool> {
+    Spi::connect_mut(|client| {
+        client.update(
+            "INSERT INTO recsys.models (tenant_id, name, algorithm, params) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, name) DO NOTHING",
+            None,
+            &[tenant.into(), model.into(), algorithm.into(), JsonB(params.clone()).into()],
+        )?;
+        Ok(!client
+            .update(
+                "SELECT 1 FROM recsys.models \
+                 WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND name = $2 FOR UPDATE SKIP LOCKED",
+                None,
+                &[tenant.into(), model.into()],
+            )?
+            .is_empty())
+    })
+}
+
 /// Marks failed the runs of `model` that a session left `running` without recording a result
-/// (cancelled with its caller gone, or crashed): `running` is only ever written while a
-/// training holds the model's lock, which the caller of this now holds, so no other session
-/// is training them. Returns how many.
+/// (cancelled with its caller gone, or crashed): a training turns its run `running` only while
+/// it holds the model's lock, which the caller of this now holds, so no other session is
+/// training them. Returns how many.
 pub fn fail_abandoned_runs(tenant: &str, model: &str, except: Option<i64>) -> SqlResult<usize> {
     Spi::connect_mut(|client| {
         Ok(client
             .update(
                 "UPDATE recsys.training_runs SET status = 'failed', finished_at = clock_timestamp(), \
+                   seconds = extract(epoch FROM clock_timestamp() - started_at), \
                    error = 'its training session ended without recording a result' \
-                 WHERE tenant_id = $1 AND model = $2 AND status = 'running' AND id IS DISTINCT FROM $3 \
+                 WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND model = $2 AND status = 'running' \
+                   AND id IS DISTINCT FROM $3 \
                  RETURNING id",
                 None,
                 &[tenant.into(), model.into(), except.into()],
@@ -276,12 +328,18 @@ pub fn fail_abandoned_runs(tenant: &str, model: &str, except: Option<i64>) -> Sq
     })
 }
 
+/// The status of this tenant's training run `run_id` of `model`, as committed now.
+pub fn run_status(tenant: &str, model: &str, run_id: i64) -> SqlResult<Option<String>> {
+    select_one(
+        "SELECT status FROM recsys.training_runs \
+         WHERE id = $1 AND tenant_id OPERATOR(pg_catalog.=) $2 AND model = $3",
+        &[run_id.into(), tenant.into(), model.into()],
+    )
+}
+
 /// Checks that `run_id` is a run of this tenant's `model` still waiting to be completed.
 pub fn require_queued_run(tenant: &str, model: &str, run_id: i64) -> SqlResult<()> {
-    let status: Option<String> = select_one(
-        "SELECT status FROM recsys.training_runs WHERE id = $1 AND tenant_id = $2 AND model = $3",
-        &[run_id.into(), tenant.into(), model.into()],
-    )?;
+    let status = run_status(tenant, model, run_id)?;
     match status.as_deref() {
         Some("queued" | "running") => Ok(()),
         Some(other) => Err(SqlError::new(

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BUSL-1.1
 //! Who the caller's tenant is: `recsys.current_tenant()`, the function every row-level
-//! security policy calls (see sql/schema.sql for the model).
+//! security policy calls (see sql/tables.sql for the model), and `recsys.current_subject()`,
+//! whom a gateway says it serves, for the audit log.
 //!
 //! The answer is cached for the rest of the transaction, keyed by everything it depends on
 //! (the session user and the `recsys.tenant` setting), because the policies call it once per
@@ -23,15 +24,22 @@ struct Key {
     setting: Option<String>,
 }
 
+/// What a session is: its tenant, and whether it may choose one (a gateway or a superuser).
+#[derive(Clone)]
+struct Resolved {
+    tenant: Option<String>,
+    gateway: bool,
+}
+
 thread_local! {
-    static CACHED: RefCell<Option<(Key, Option<String>)>> = const { RefCell::new(None) };
+    static CACHED: RefCell<Option<(Key, Resolved)>> = const { RefCell::new(None) };
     static CLEAR_REGISTERED: Cell<bool> = const { Cell::new(false) };
 }
 
-fn setting() -> Option<String> {
+fn setting(name: &CStr) -> Option<String> {
     // SAFETY: a plain GUC lookup with missing_ok; the returned string is owned by the GUC
     // machinery and copied at once.
-    let value = unsafe { pg_sys::GetConfigOption(c"recsys.tenant".as_ptr(), true, false) };
+    let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
     if value.is_null() {
         return None;
     }
@@ -54,32 +62,33 @@ fn clear_at_transaction_end() {
     register_xact_callback(PgXactCallbackEvent::Abort, clear);
 }
 
-/// Computes the tenant. Runs as the function's owner (SECURITY DEFINER), so every name in the
-/// query is schema-qualified, operators included: a caller's search_path must not choose
-/// what runs here.
-fn lookup(key: &Key) -> SqlResult<Option<String>> {
-    // SAFETY: plain catalog lookups of an existing role id.
-    let (superuser, name) = unsafe {
-        let name = pg_sys::GetUserNameFromId(key.session_user, false);
-        (
-            pg_sys::superuser_arg(key.session_user),
-            CStr::from_ptr(name).to_string_lossy().into_owned(),
-        )
-    };
-    if superuser {
-        return Ok(key.setting.clone());
+/// Computes the tenant. Runs as the function's owner (SECURITY DEFINER) with a pinned
+/// search_path, and every name in the query is schema-qualified, operators included.
+fn lookup(key: &Key) -> SqlResult<Resolved> {
+    // SAFETY: a catalog lookup of the session's own, existing role.
+    if unsafe { pg_sys::superuser_arg(key.session_user) } {
+        return Ok(Resolved {
+            tenant: key.setting.clone(),
+            gateway: true,
+        });
     }
     let (gateway, bound) = Spi::connect(|client| -> SqlResult<(Option<bool>, Option<String>)> {
         let statement = lookup_statement(client)?;
         Ok(client
-            .select(&*statement, Some(1), &[name.as_str().into()])?
+            .select(&*statement, Some(1), &[key.session_user.into()])?
             .first()
             .get_two::<bool, String>()?)
     })?;
     if gateway == Some(true) {
-        return Ok(key.setting.clone());
+        return Ok(Resolved {
+            tenant: key.setting.clone(),
+            gateway: true,
+        });
     }
-    Ok(bound)
+    Ok(Resolved {
+        tenant: bound,
+        gateway: false,
+    })
 }
 
 thread_local! {
@@ -97,10 +106,10 @@ fn lookup_statement(client: &SpiClient<'_>) -> SqlResult<Rc<OwnedPreparedStateme
         client
             .prepare(
                 "SELECT EXISTS (SELECT 1 FROM recsys.gateway_roles g \
-                                WHERE g.role_name OPERATOR(pg_catalog.=) $1::pg_catalog.name), \
+                                WHERE g.role_name OPERATOR(pg_catalog.=) $1::pg_catalog.regrole), \
                         (SELECT t.tenant_id::pg_catalog.text FROM recsys.tenant_roles t \
-                         WHERE t.role_name OPERATOR(pg_catalog.=) $1::pg_catalog.name)",
-                &[PgOid::BuiltIn(PgBuiltInOids::TEXTOID)],
+                         WHERE t.role_name OPERATOR(pg_catalog.=) $1::pg_catalog.regrole)",
+                &[PgOid::BuiltIn(PgBuiltInOids::OIDOID)],
             )?
             .keep(),
     );
@@ -108,27 +117,45 @@ fn lookup_statement(client: &SpiClient<'_>) -> SqlResult<Rc<OwnedPreparedStateme
     Ok(statement)
 }
 
-/// The tenant of this session: bound to session_user, or chosen with recsys.tenant by a
-/// gateway role or a superuser. Declared in sql/schema.sql (policies need it before pgrx
-/// creates functions), hence `sql = false`.
-#[pg_extern(sql = false)]
-fn current_tenant() -> Option<String> {
+fn resolve() -> Resolved {
     let key = Key {
         // SAFETY: reads the backend's session user id.
         session_user: unsafe { pg_sys::GetSessionUserId() },
-        setting: setting(),
+        setting: setting(c"recsys.tenant"),
     };
     let hit = CACHED.with(|c| match &*c.borrow() {
-        Some((k, tenant)) if *k == key => Some(tenant.clone()),
+        Some((k, resolved)) if *k == key => Some(resolved.clone()),
         _ => None,
     });
-    if let Some(tenant) = hit {
-        return tenant;
+    if let Some(resolved) = hit {
+        return resolved;
     }
-    let tenant = crate::error::run(|| lookup(&key));
+    let resolved = crate::error::run(|| lookup(&key));
     clear_at_transaction_end();
-    CACHED.with(|c| *c.borrow_mut() = Some((key, tenant.clone())));
-    tenant
+    CACHED.with(|c| *c.borrow_mut() = Some((key, resolved.clone())));
+    resolved
+}
+
+/// The tenant of this session: bound to session_user, or chosen with recsys.tenant by a
+/// gateway role or a superuser. It reads the two role tables, which no role may read, hence
+/// SECURITY DEFINER.
+#[pg_extern(stable, parallel_restricted, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn current_tenant() -> Option<String> {
+    resolve().tenant
+}
+
+/// Whom a gateway serves in this transaction (`recsys.subject`, such as `api_key:12` or
+/// `oidc:<subject>`), recorded in the audit log next to the login role. NULL for any other
+/// session: only a gateway's word counts, as for the tenant.
+#[pg_extern(stable, parallel_restricted, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn current_subject() -> Option<String> {
+    if resolve().gateway {
+        setting(c"recsys.subject")
+    } else {
+        None
+    }
 }
 
 /// The session's tenant, or 42501 when none is bound.

@@ -13,9 +13,10 @@ pg -q -d $DB -U it_conc_op -c "SELECT * FROM recsys.train('m', 'itemknn')" >/dev
 pg -q -d $DB -U it_conc_op -c "SELECT * FROM recsys.train('m', 'als', '{\"factors\": 64, \"iterations\": 40}')" \
     >"$BUILD/it-conc-train.out" 2>&1 &
 trainer=$!
-# Wait until the first training is past loading and fitting (it holds the model's lock).
+# Wait until the first training holds the model's lock: a row lock on its models row, which
+# another session of the tenant sees as a row it cannot lock.
 for _ in $(seq 100); do
-    [ -n "$(q $DB -c "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted")" ] && break
+    [ "$(q $DB -U it_conc_op -c "SELECT count(*) FROM (SELECT 1 FROM recsys.models WHERE name = 'm' FOR UPDATE SKIP LOCKED) l")" = 0 ] && break
     sleep 0.1
 done
 second=$(pg -q -d $DB -U it_conc_op -c "\\set VERBOSITY verbose" -c "SELECT * FROM recsys.train('m', 'itemknn')" 2>&1) \

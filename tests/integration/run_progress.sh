@@ -42,14 +42,34 @@ out=$(pg -qAt -d $DB -U it_progress_op -c "SET client_min_messages = warning" -c
     || fail "repeatable read run not succeeded: $out"
 pass "a REPEATABLE READ training of a queued run succeeds"
 
-# A run left `running` by a session that died is marked failed by the next training of its
-# model, which holds the model's lock and so knows nobody is training it.
-run=$(queue)
-q $DB -U it_progress_op -c "UPDATE recsys.training_runs SET status = 'running' WHERE id = $run" >/dev/null
-other=$(q $DB -U it_progress_op -c "INSERT INTO recsys.training_runs (model, algorithm, params, status) VALUES ('other', 'als', '{}', 'running') RETURNING id")
+# A run left `running` by a session that died (here: terminated while it trained) is marked
+# failed by the next training of its model, which holds the model's lock and so knows nobody
+# is training it; recsys.fail_orphaned_runs() fails any run whose owning session is gone.
+abandon() { # model -> id of a run whose trainer was terminated while running
+    local id pid
+    id=$(q $DB -U it_progress_op -c "INSERT INTO recsys.training_runs (model, algorithm, params, status) VALUES ('$1', 'als', '{}', 'queued') RETURNING id")
+    pg -q -d $DB -U it_progress_op -c "SELECT status FROM recsys.train('$1', 'als', '{\"factors\": 64, \"iterations\": 40}', true, $id)" >/dev/null 2>&1 &
+    for _ in $(seq 100); do
+        pid=$(q $DB -c "SELECT owner_pid FROM recsys.training_runs WHERE id = $id AND status = 'running'")
+        [ -n "$pid" ] && break
+        sleep 0.1
+    done
+    [ -n "$pid" ] || fail "run $id never ran"
+    q $DB -c "SELECT pg_terminate_backend($pid)" >/dev/null
+    wait $! 2>/dev/null || true
+    echo "$id"
+}
+run=$(abandon m)
+other=$(abandon other)
+[ "$(q $DB -c "SELECT string_agg(status, ',') FROM recsys.training_runs WHERE id IN ($run, $other)")" = running,running ] \
+    || fail "terminated trainings did not leave their runs running"
 pg -q -d $DB -U it_progress_op -c "SET client_min_messages = warning" -c "SELECT status FROM recsys.train('m', 'itemknn')" >/dev/null
 [ "$(q $DB -U it_progress_op -c "SELECT status || ': ' || error FROM recsys.training_runs WHERE id = $run")" \
     = "failed: its training session ended without recording a result" ] || fail "abandoned run not failed"
 [ "$(q $DB -U it_progress_op -c "SELECT status FROM recsys.training_runs WHERE id = $other")" = running ] \
     || fail "a run of another model was touched"
 pass "the next training of a model fails its abandoned running run, and only that model's"
+[ "$(q $DB -c "SELECT recsys.fail_orphaned_runs()")" = 1 ] || fail "fail_orphaned_runs did not fail exactly the orphan"
+[ "$(q $DB -U it_progress_op -c "SELECT status FROM recsys.training_runs WHERE id = $other")" = failed ] \
+    || fail "orphaned run of another model not failed"
+pass "recsys.fail_orphaned_runs() fails a run whose trainer is gone"

@@ -8,6 +8,7 @@ use crate::cache;
 
 /// Every algorithm with its version, a summary and its default parameters.
 #[pg_extern(immutable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
 fn algorithms() -> TableIterator<
     'static,
     (
@@ -35,6 +36,7 @@ fn algorithms() -> TableIterator<
 
 /// Number of decoded models cached in this backend.
 #[pg_extern(volatile, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
 fn cached_models() -> i64 {
     cache::len() as i64
 }

@@ -12,7 +12,7 @@ use recsys_eval::SplitStrategy;
 
 use crate::error::{run, SqlError, SqlResult};
 use crate::jsonb_text::JsonbText;
-use crate::{cache, spi, tenant};
+use crate::{cache, guc, spi, tenant};
 
 type EvalRow = (
     i64,
@@ -34,6 +34,7 @@ type EvalRow = (
 /// 5, seed 42), trains `model`'s algorithm and parameters on the train side, and scores the
 /// top `k` against the test side. Stores and returns the metrics.
 #[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 #[allow(clippy::type_complexity)] // pgrx needs the named columns spelled out here
 fn eval(
     model: Option<&str>,
@@ -84,8 +85,10 @@ fn eval_impl(model: Option<&str>, k: Option<i32>, split: Option<JsonbText>) -> S
     let started = Instant::now();
     let (algorithm, params) = spi::model_definition(&tenant, model)?;
     // Splits by time need the timestamps, and every split goes through the same events.
-    let data = spi::load_interactions(&tenant, true, |_| {
+    let limit_mb = guc::max_train_memory_mb();
+    let data = spi::load_interactions(&tenant, true, |builder| {
         check_for_interrupts!();
+        super::train::check_memory(builder.peak_bytes(), limit_mb, "loading the interactions")
     })?;
     if data.nnz() == 0 {
         return Err(SqlError::no_data(format!(
@@ -93,6 +96,22 @@ fn eval_impl(model: Option<&str>, k: Option<i32>, split: Option<JsonbText>) -> S
         )));
     }
     let holdout = Holdout::split(&data, &strategy)?;
+    // The split keeps the data and adds its two sides; then the fit on the train side.
+    let need = cache::registry(|r| {
+        r.get(&algorithm).and_then(|a| {
+            let params = a.validate(&params)?;
+            Ok(recsys_core::budget::training_bytes(
+                a,
+                &params,
+                &holdout.train,
+            ))
+        })
+    })?;
+    super::train::check_memory(
+        need.saturating_add(2 * data.matrix_bytes() as u64),
+        limit_mb,
+        &format!("evaluating {algorithm}"),
+    )?;
     let on_progress = |_: recsys_core::Progress<'_>| {
         check_for_interrupts!();
         Ok(())

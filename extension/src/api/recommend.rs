@@ -16,7 +16,9 @@ type SimilarRow = (String, f32, i32);
 /// items are always excluded. A user the model cannot score gets popular items, with
 /// `fallback` true.
 #[pg_extern(stable, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
 fn recommend(
+    fcinfo: pg_sys::FunctionCallInfo,
     user_id: Option<&str>,
     k: default!(Option<i32>, 10),
     model: default!(Option<&str>, "NULL"),
@@ -30,10 +32,20 @@ fn recommend(
         name!(fallback, bool),
     ),
 > {
-    TableIterator::new(run(|| recommend_impl(user_id, k, model, exclude_seen)))
+    let function = called_function(fcinfo);
+    TableIterator::new(run(|| {
+        recommend_impl(function, user_id, k, model, exclude_seen)
+    }))
+}
+
+/// The oid of the SQL function being called.
+fn called_function(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Oid {
+    // SAFETY: PostgreSQL passes a valid call info with its function's lookup data.
+    unsafe { (*(*fcinfo).flinfo).fn_oid }
 }
 
 fn recommend_impl(
+    function: pg_sys::Oid,
     user_id: Option<&str>,
     k: Option<i32>,
     model: Option<&str>,
@@ -43,7 +55,7 @@ fn recommend_impl(
     let k = super::k(k)?;
     let model = super::optional_model_name(model)?;
     let exclude_seen = exclude_seen.ok_or_else(|| crate::error::SqlError::null("exclude_seen"))?;
-    let (tenant, version) = spi::serving_version(model)?;
+    let (tenant, version) = spi::serving_version(model, function)?;
     let trained = cache::model(&tenant, version)?;
     let context = spi::user_context(&tenant, user_id)?;
     let history: Vec<(u32, f32)> = context
@@ -82,15 +94,19 @@ fn recommend_impl(
 /// The `k` items most similar to `item_id` according to `model`. Empty when the item is not
 /// in the model or the model has no notion of similarity (popularity).
 #[pg_extern(stable, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
 fn similar_items(
+    fcinfo: pg_sys::FunctionCallInfo,
     item_id: Option<&str>,
     k: default!(Option<i32>, 10),
     model: default!(Option<&str>, "NULL"),
 ) -> TableIterator<'static, (name!(item_id, String), name!(score, f32), name!(rank, i32))> {
-    TableIterator::new(run(|| similar_impl(item_id, k, model)))
+    let function = called_function(fcinfo);
+    TableIterator::new(run(|| similar_impl(function, item_id, k, model)))
 }
 
 fn similar_impl(
+    function: pg_sys::Oid,
     item_id: Option<&str>,
     k: Option<i32>,
     model: Option<&str>,
@@ -98,7 +114,7 @@ fn similar_impl(
     let item_id = super::external_id("item_id", item_id)?;
     let k = super::k(k)?;
     let model = super::optional_model_name(model)?;
-    let (tenant, version) = spi::serving_version(model)?;
+    let (tenant, version) = spi::serving_version(model, function)?;
     let trained = cache::model(&tenant, version)?;
     let Some(item) = trained.items.get(item_id) else {
         return Ok(Vec::new());

@@ -3,6 +3,9 @@
 //!
 //! Everything is written at the end, in the caller's transaction: a cancel, a timeout or an
 //! error leaves no version and no run behind. Progress goes out as NOTICEs while training.
+//! The model's history (run result, version, activation, audit row) is written as the
+//! extension's owner (`privileged`): no role can write it with plain SQL. One training per
+//! model at a time: it holds a row lock on the model's row, in the tenant's own rows.
 //!
 //! A caller that trains in the background (the REST sidecar) first commits a `queued` run of
 //! its own and passes its id as `run_id`: that row is then completed instead of a new one
@@ -19,7 +22,7 @@ use recsys_core::{FitContext, Progress, TrainedModel};
 
 use crate::error::{run, SqlError, SqlResult};
 use crate::jsonb_text::JsonbText;
-use crate::{cache, run_progress, spi, tenant};
+use crate::{cache, guc, privileged, run_progress, spi, tenant};
 
 /// PostgreSQL's limit for one bytea value, minus headroom.
 const MAX_ARTIFACT_BYTES: usize = (1 << 30) - (1 << 20);
@@ -29,6 +32,7 @@ type TrainRow = (i64, String, i32, String, String, i64, i64, i64, f64);
 /// Trains `model` with `algorithm` and `params` on the caller's tenant and stores a new
 /// version, activated unless `activate` is false.
 #[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 #[allow(clippy::type_complexity)] // pgrx needs the named columns spelled out here
 fn train(
     model: Option<&str>,
@@ -52,6 +56,22 @@ fn train(
 > {
     let row = run(|| train_impl(model, algorithm, params, activate, run_id));
     TableIterator::once(row)
+}
+
+/// A trained model as it is stored.
+struct Stored<'a> {
+    tenant: &'a str,
+    model: &'a str,
+    algorithm: &'a str,
+    params: &'a serde_json::Value,
+    metrics: &'a serde_json::Value,
+    manifest: serde_json::Value,
+    artifact: &'a [u8],
+    /// Users, items and interactions of the training data.
+    counts: [i64; 3],
+    seconds: f64,
+    queued_run: Option<i64>,
+    activate: bool,
 }
 
 fn train_impl(
@@ -82,12 +102,7 @@ fn train_impl(
     tenant::require_primary("train")?;
     let started = Instant::now();
 
-    // One training per model at a time; a second caller fails at once instead of waiting.
-    let locked: Option<bool> = Spi::get_one_with_args(
-        "SELECT pg_try_advisory_xact_lock(hashtextextended($1 || '/' || $2, 7077))",
-        &[tenant.as_str().into(), model.into()],
-    )?;
-    if locked != Some(true) {
+    if !spi::lock_model(&tenant, model, algorithm, &params)? {
         return Err(SqlError::new(
             PgSqlErrorCode::ERRCODE_OBJECT_IN_USE,
             format!("model \"{model}\" is being trained by another session"),
@@ -102,11 +117,14 @@ fn train_impl(
         notice!("recsys: marked {abandoned} abandoned run(s) of model \"{model}\" failed");
     }
 
-    let data = spi::load_interactions(&tenant, reads_timestamps, |n| {
+    let limit_mb = guc::max_train_memory_mb();
+    let data = spi::load_interactions(&tenant, reads_timestamps, |builder| {
         check_for_interrupts!();
+        let n = builder.len();
         if n >= 1_000_000 {
             notice!("recsys: loaded {n} interactions");
         }
+        check_memory(builder.peak_bytes(), limit_mb, "loading the interactions")
     })?;
     if data.nnz() == 0 {
         return Err(SqlError::no_data(format!("tenant \"{tenant}\" has no interactions to train on"))
@@ -118,6 +136,12 @@ fn train_impl(
         data.n_users(),
         data.n_items()
     );
+
+    let need = cache::registry(|r| {
+        r.get(algorithm)
+            .map(|a| recsys_core::budget::training_bytes(a, &params, &data))
+    })?;
+    check_memory(need, limit_mb, &format!("training {algorithm}"))?;
 
     if let Some(id) = queued_run {
         run_progress::publish(id, 0.0);
@@ -132,6 +156,12 @@ fn train_impl(
             last_decile.set(decile);
             notice!("recsys: {} {}%", p.stage, decile * 10);
             if let Some(id) = queued_run {
+                // A run cancelled meanwhile (recsys.cancel_training) stops here.
+                let status = spi::run_status(&tenant, model, id)
+                    .map_err(|e| recsys_core::CoreError::InvalidInput(e.message))?;
+                if status.as_deref() == Some("cancelled") {
+                    return Err(recsys_core::CoreError::Cancelled);
+                }
                 // 1 is for the stored result, which only this transaction's commit shows.
                 run_progress::publish(id, (decile as f32 / 10.0).min(0.95));
             }
@@ -173,87 +203,20 @@ fn train_impl(
         data.nnz() as i64,
     );
 
-    let (run_id, version) = Spi::connect_mut(|client| -> SqlResult<(i64, i32)> {
-        client.update(
-            "INSERT INTO recsys.models (tenant_id, name, algorithm, params) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant_id, name) DO UPDATE SET algorithm = EXCLUDED.algorithm, params = EXCLUDED.params",
-            None,
-            &[tenant.as_str().into(), model.into(), algorithm.as_str().into(), JsonB(params_json.clone()).into()],
-        )?;
-        let version: i32 = client
-            .select(
-                "SELECT coalesce(max(version), 0) + 1 FROM recsys.model_versions WHERE tenant_id = $1 AND model = $2",
-                None,
-                &[tenant.as_str().into(), model.into()],
-            )?
-            .first()
-            .get_one()?
-            .unwrap_or(1);
-        let run_values = [
-            tenant.as_str().into(),
-            model.into(),
-            algorithm.as_str().into(),
-            JsonB(params_json.clone()).into(),
-            version.into(),
-            users.into(),
-            items.into(),
-            interactions.into(),
-            JsonB(metrics.clone()).into(),
-            seconds.into(),
-            queued_run.into(),
-        ];
-        let run_sql = if queued_run.is_some() {
-            "UPDATE recsys.training_runs SET algorithm = $3, params = $4, status = 'succeeded', \
-               progress = 1, version = $5, users = $6, items = $7, interactions = $8, metrics = $9, \
-               finished_at = clock_timestamp(), seconds = $10 \
-             WHERE id = $11 AND tenant_id = $1 AND model = $2 RETURNING id"
-        } else {
-            "INSERT INTO recsys.training_runs \
-               (tenant_id, model, algorithm, params, status, progress, version, users, items, interactions, \
-                metrics, finished_at, seconds, started_at) \
-             VALUES ($1, $2, $3, $4, 'succeeded', 1, $5, $6, $7, $8, $9, clock_timestamp(), $10, \
-                    clock_timestamp() - make_interval(secs => $10)) \
-             RETURNING id"
-        };
-        let run_id: i64 = client
-            .update(run_sql, None, &run_values)?
-            .first()
-            .get_one()?
-            .ok_or_else(|| SqlError::invalid("training run was not recorded"))?;
-        client.update(
-            "INSERT INTO recsys.model_versions \
-               (tenant_id, model, version, algorithm, params, manifest, artifact, training_run_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            None,
-            &[
-                tenant.as_str().into(),
-                model.into(),
-                version.into(),
-                algorithm.as_str().into(),
-                JsonB(params_json.clone()).into(),
-                JsonB(manifest).into(),
-                bytes.as_slice().into(),
-                run_id.into(),
-            ],
-        )?;
-        if activate {
-            client.update(
-                "UPDATE recsys.models SET active_version = $3 WHERE tenant_id = $1 AND name = $2",
-                None,
-                &[tenant.as_str().into(), model.into(), version.into()],
-            )?;
-        }
-        client.update(
-            "INSERT INTO recsys.audit_log (tenant_id, action, object, details) VALUES ($1, 'train', $2, $3)",
-            None,
-            &[
-                tenant.as_str().into(),
-                model.into(),
-                JsonB(serde_json::json!({"version": version, "run_id": run_id, "activated": activate})).into(),
-            ],
-        )?;
-        Ok((run_id, version))
-    })?;
+    let stored = Stored {
+        tenant: &tenant,
+        model,
+        algorithm: &algorithm,
+        params: &params_json,
+        metrics: &metrics,
+        manifest,
+        artifact: &bytes,
+        counts: [users, items, interactions],
+        seconds,
+        queued_run,
+        activate,
+    };
+    let (run_id, version) = privileged::as_extension_owner(|| store(&stored))?;
     notice!("recsys: stored {model} version {version} in {seconds:.2} s");
     Ok((
         run_id,
@@ -266,4 +229,112 @@ fn train_impl(
         interactions,
         seconds,
     ))
+}
+
+/// Refuses work whose estimate exceeds `recsys.max_train_memory_mb`.
+pub(super) fn check_memory(need: u64, limit_mb: u64, what: &str) -> SqlResult<()> {
+    Ok(recsys_core::budget::check(
+        need,
+        limit_mb,
+        what,
+        "recsys.max_train_memory_mb, which only a superuser can raise",
+    )?)
+}
+
+/// Writes the model row, the run's result, the new version, its activation and the audit row;
+/// returns the run id and the version. Runs as the extension's owner.
+fn store(s: &Stored<'_>) -> SqlResult<(i64, i32)> {
+    let [users, items, interactions] = s.counts;
+    Spi::connect_mut(|client| -> SqlResult<(i64, i32)> {
+        client.update(
+            "INSERT INTO recsys.models (tenant_id, name, algorithm, params) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, name) DO UPDATE SET algorithm = EXCLUDED.algorithm, params = EXCLUDED.params",
+            None,
+            &[s.tenant.into(), s.model.into(), s.algorithm.into(), JsonB(s.params.clone()).into()],
+        )?;
+        let version: i32 = client
+            .select(
+                "SELECT coalesce(max(version), 0) + 1 FROM recsys.model_versions \
+                 WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND model = $2",
+                None,
+                &[s.tenant.into(), s.model.into()],
+            )?
+            .first()
+            .get_one()?
+            .unwrap_or(1);
+        let run_values = [
+            s.tenant.into(),
+            s.model.into(),
+            s.algorithm.into(),
+            JsonB(s.params.clone()).into(),
+            version.into(),
+            users.into(),
+            items.into(),
+            interactions.into(),
+            JsonB(s.metrics.clone()).into(),
+            s.seconds.into(),
+            s.queued_run.into(),
+            s.activate.into(),
+        ];
+        let run_sql = if s.queued_run.is_some() {
+            "UPDATE recsys.training_runs SET algorithm = $3, params = $4, status = 'succeeded', \
+               progress = 1, version = $5, users = $6, items = $7, interactions = $8, metrics = $9, \
+               finished_at = clock_timestamp(), seconds = $10, activate = $12 \
+             WHERE id = $11 AND tenant_id OPERATOR(pg_catalog.=) $1 AND model = $2 \
+               AND status IN ('queued', 'running') \
+             RETURNING id"
+        } else {
+            "INSERT INTO recsys.training_runs \
+               (tenant_id, model, algorithm, params, status, progress, version, users, items, interactions, \
+                metrics, finished_at, seconds, started_at, activate) \
+             VALUES ($1, $2, $3, $4, 'succeeded', 1, $5, $6, $7, $8, $9, clock_timestamp(), $10, \
+                    clock_timestamp() - make_interval(secs => $10), $12) \
+             RETURNING id"
+        };
+        let run_id: i64 = client
+            .update(run_sql, None, &run_values)?
+            .first()
+            .get_one()?
+            .ok_or_else(|| {
+                SqlError::new(
+                    PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+                    "the training run was cancelled while it trained; nothing was stored",
+                )
+            })?;
+        client.update(
+            "INSERT INTO recsys.model_versions \
+               (tenant_id, model, version, algorithm, params, manifest, artifact, training_run_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            None,
+            &[
+                s.tenant.into(),
+                s.model.into(),
+                version.into(),
+                s.algorithm.into(),
+                JsonB(s.params.clone()).into(),
+                JsonB(s.manifest.clone()).into(),
+                s.artifact.into(),
+                run_id.into(),
+            ],
+        )?;
+        if s.activate {
+            client.update(
+                "UPDATE recsys.models SET active_version = $3 \
+                 WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND name = $2",
+                None,
+                &[s.tenant.into(), s.model.into(), version.into()],
+            )?;
+        }
+        client.update(
+            "INSERT INTO recsys.audit_log (tenant_id, action, object, details) VALUES ($1, 'train', $2, $3)",
+            None,
+            &[
+                s.tenant.into(),
+                s.model.into(),
+                JsonB(serde_json::json!({"version": version, "run_id": run_id, "activated": s.activate}))
+                    .into(),
+            ],
+        )?;
+        Ok((run_id, version))
+    })
 }
