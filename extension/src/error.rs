@@ -82,6 +82,8 @@ impl From<CoreError> for SqlError {
             ),
             CoreError::Artifact(_) => SqlError::new(C::ERRCODE_DATA_CORRUPTED, message)
                 .hint("retrain the model: SELECT * FROM recsys.train(...)"),
+            CoreError::Incompatible(_) => SqlError::new(C::ERRCODE_FEATURE_NOT_SUPPORTED, message)
+                .hint("a newer recsys wrote it: update the extension (ALTER EXTENSION recsys UPDATE), or activate another version"),
             CoreError::Cancelled => SqlError::new(C::ERRCODE_QUERY_CANCELED, message),
             CoreError::Io(_) => SqlError::new(C::ERRCODE_IO_ERROR, message),
             CoreError::Eval(e) => e.into(),

@@ -26,7 +26,8 @@ impl CliError {
                 | C::InvalidInput(_)
                 | C::UnknownAlgorithm(_)
                 | C::NotEnoughData(_)
-                | C::TooLarge(_),
+                | C::TooLarge(_)
+                | C::Incompatible(_),
             ) => 2,
             CliError::Core(_) | CliError::Io(_) => 1,
         }

@@ -234,13 +234,13 @@ impl Artifact {
 
     fn check_manifest(manifest: &Manifest) -> Result<()> {
         if manifest.format != FORMAT {
-            return Err(CoreError::Artifact(format!(
+            return Err(CoreError::Incompatible(format!(
                 "format is \"{}\", expected \"{FORMAT}\"",
                 manifest.format
             )));
         }
         if manifest.format_version != FORMAT_VERSION {
-            return Err(CoreError::Artifact(format!(
+            return Err(CoreError::Incompatible(format!(
                 "format version {} is not supported (this build reads version {FORMAT_VERSION})",
                 manifest.format_version
             )));

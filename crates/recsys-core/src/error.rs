@@ -21,9 +21,13 @@ pub enum CoreError {
     /// The work would need more memory than allowed.
     #[error("too large: {0}")]
     TooLarge(String),
-    /// A model artifact is corrupt, truncated or of an incompatible version.
+    /// A model artifact is corrupt or truncated.
     #[error("invalid model artifact: {0}")]
     Artifact(String),
+    /// A model artifact this build cannot read: another format, or a format, algorithm or
+    /// algorithm version it does not know (written by a newer release, or another build).
+    #[error("incompatible model artifact: {0}")]
+    Incompatible(String),
     /// The caller asked the work to stop (cancel, timeout).
     #[error("cancelled")]
     Cancelled,

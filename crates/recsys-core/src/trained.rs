@@ -175,13 +175,13 @@ impl TrainedModel {
     pub fn from_artifact(registry: &Registry, mut artifact: Artifact) -> Result<Self> {
         let manifest = artifact.manifest.clone();
         let algo = registry.get(&manifest.algorithm).map_err(|_| {
-            CoreError::Artifact(format!(
+            CoreError::Incompatible(format!(
                 "the model uses algorithm \"{}\", which this build does not have",
                 manifest.algorithm
             ))
         })?;
         if algo.version() != manifest.algorithm_version {
-            return Err(CoreError::Artifact(format!(
+            return Err(CoreError::Incompatible(format!(
                 "the model was saved by {} version {}, this build reads version {}",
                 manifest.algorithm,
                 manifest.algorithm_version,
@@ -559,6 +559,7 @@ pub(crate) mod tests {
         let err = TrainedModel::from_bytes(&registry, &m.to_bytes().unwrap())
             .err()
             .unwrap();
+        assert!(matches!(err, CoreError::Incompatible(_)), "{err}");
         assert!(err.to_string().contains("version"), "{err}");
     }
 }
