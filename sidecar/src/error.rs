@@ -18,6 +18,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub detail: String,
     pub hint: Option<String>,
+    /// Seconds to wait before retrying, sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 /// RFC 9457 problem details, with `code` and an optional `hint` as extension members.
@@ -44,7 +46,15 @@ impl ApiError {
             code,
             detail: detail.into(),
             hint: None,
+            retry_after: None,
         }
+    }
+
+    /// 429: over a limit; retry after `wait` (rounded up to whole seconds).
+    pub fn too_many_requests(detail: impl Into<String>, wait: std::time::Duration) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", detail);
+        e.retry_after = Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+        e
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
@@ -104,6 +114,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,
@@ -138,6 +151,15 @@ impl From<sqlx::Error> for ApiError {
                         passed(S::UNPROCESSABLE_ENTITY, "invalid_parameter")
                     }
                     "54000" => passed(S::UNPROCESSABLE_ENTITY, "too_large"),
+                    // The extension's memory limit; PostgreSQL's own 53200 is the server's state.
+                    "53200" if message.starts_with("too large:") => {
+                        passed(S::UNPROCESSABLE_ENTITY, "too_large")
+                    }
+                    // A stored model the extension cannot read: its message says which and why.
+                    "XX001" => passed(S::INTERNAL_SERVER_ERROR, "corrupt_artifact"),
+                    "0A000" if message.starts_with("incompatible model artifact") => {
+                        passed(S::CONFLICT, "incompatible_artifact")
+                    }
                     c if c.starts_with("22") => passed(S::UNPROCESSABLE_ENTITY, "invalid_parameter"),
                     "23505" => ApiError::new(S::CONFLICT, "conflict", "the object already exists"),
                     c if c.starts_with("23") => ApiError::invalid(
@@ -196,6 +218,14 @@ mod tests {
         assert_eq!(p.type_uri, "https://recsys.dev/problems/not_found");
         assert_eq!(p.status, 404);
         assert_eq!(p.title, "Not Found");
+    }
+
+    #[test]
+    fn too_many_requests_says_when_to_retry() {
+        let r = ApiError::too_many_requests("slow down", std::time::Duration::from_millis(1500))
+            .into_response();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
     }
 
     #[test]

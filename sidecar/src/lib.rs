@@ -4,15 +4,21 @@
 //! database role, calling recsys SQL functions with bound parameters.
 
 pub mod auth;
+pub mod compat;
 pub mod config;
 pub mod db;
 pub mod error;
 mod extract;
 pub mod json;
+mod limits;
 pub mod observability;
 pub mod openapi;
+pub mod problems;
+mod rate;
 pub mod routes;
+pub mod server;
 pub mod telemetry;
+pub mod trainers;
 mod validate;
 
 use std::sync::Arc;
@@ -23,7 +29,7 @@ use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -39,25 +45,58 @@ use crate::error::ApiError;
 
 #[derive(Clone)]
 pub struct AppState {
+    /// Serving: recommendations, reads, ingestion.
     pub pool: PgPool,
+    /// Long work (trainings, evaluations), apart so it cannot take serving's connections.
+    pub work_pool: PgPool,
     pub keys: KeyStore,
     pub oidc: Option<OidcVerifier>,
-    /// One background training at a time per sidecar.
-    pub trainer: Arc<Semaphore>,
+    /// Wakes a trainer when this sidecar queues a run.
+    pub trainers: Arc<Notify>,
+    /// Evaluations running now; at RECSYS_EVAL_CONCURRENCY more are refused with 429.
+    pub evaluations: Arc<Semaphore>,
+    /// Whether the installed extension is one this sidecar works with.
+    pub extension: compat::Extension,
     pub config: Arc<Config>,
     pub metrics: PrometheusHandle,
 }
 
 impl AppState {
-    pub fn new(pool: PgPool, oidc: Option<OidcVerifier>, config: Config) -> Self {
+    /// `work_pool` as [`db::connect_work`] makes it.
+    pub fn new(
+        pool: PgPool,
+        work_pool: PgPool,
+        oidc: Option<OidcVerifier>,
+        config: Config,
+    ) -> Self {
         AppState {
-            keys: KeyStore::new(pool.clone(), config.key_cache_ttl),
+            keys: KeyStore::new(
+                pool.clone(),
+                config.key_cache_ttl,
+                config.key_lookups_per_sec,
+            ),
             pool,
+            work_pool,
             oidc,
-            trainer: Arc::new(Semaphore::new(1)),
+            trainers: Arc::new(Notify::new()),
+            evaluations: Arc::new(Semaphore::new(config.eval_concurrency)),
+            extension: compat::Extension::default(),
             config: Arc::new(config),
             metrics: observability::prometheus(),
         }
+    }
+
+    /// Starts what runs beside the requests: the trainers and their reconciler, the listener
+    /// for API key revocations, and the watch on the extension's version.
+    pub fn spawn_background(&self) -> Result<(), sqlx::Error> {
+        trainers::spawn(self);
+        let listener = db::listener(&self.config)?;
+        tokio::spawn(auth::api_keys::listen_for_revocations(
+            self.keys.clone(),
+            listener,
+        ));
+        tokio::spawn(self.extension.clone().watch(self.pool.clone()));
+        Ok(())
     }
 }
 
@@ -103,7 +142,7 @@ pub fn app(state: AppState) -> Router {
             tracing::error!("a handler panicked");
             axum::response::IntoResponse::into_response(ApiError::internal())
         }))
-        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(axum::middleware::from_fn(problems::rewrite))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
@@ -116,7 +155,24 @@ pub fn app(state: AppState) -> Router {
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
+        // Outside the trace span, so an oversized URI is refused before it reaches the log.
+        .layer(axum::middleware::from_fn_with_state(
+            max_body,
+            limits::enforce,
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(axum::middleware::from_fn(observability::sanitize_request_id))
+        .with_state(state)
+}
+
+/// The metrics listener (`RECSYS_METRICS_ADDR`): `/metrics` without credentials, nothing else.
+/// Keep it off the network clients reach; it is meant for the scraper.
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(observability::metrics_open))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(problems::rewrite))
         .with_state(state)
 }

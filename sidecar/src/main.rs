@@ -4,9 +4,9 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use recsys_sidecar::auth::{api_keys, oidc, Role};
+use recsys_sidecar::auth::{key_admin, oidc, Role};
 use recsys_sidecar::config::Config;
-use recsys_sidecar::{app, openapi, AppState};
+use recsys_sidecar::{app, metrics_app, openapi, server, AppState};
 
 #[derive(Parser)]
 #[command(
@@ -23,7 +23,8 @@ struct Cli {
 enum Command {
     /// Serve the API (the default). Configuration comes from RECSYS_* environment variables.
     Serve,
-    /// Create, list and revoke API keys (uses RECSYS_DATABASE_URL).
+    /// Create, list and revoke API keys (uses RECSYS_DATABASE_URL, as a login with
+    /// recsys_key_admin; the sidecar's own login may only look keys up).
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -43,6 +44,9 @@ enum KeysCommand {
         /// A note to recognise the key by.
         #[arg(long, default_value = "")]
         name: String,
+        /// The key stops working after this many days (default: until revoked).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+        expires_in_days: Option<u32>,
     },
     /// List keys (never the secrets).
     List,
@@ -104,9 +108,16 @@ async fn connect(config: &Config) -> Result<sqlx::PgPool, String> {
 async fn keys(config: Config, command: KeysCommand) -> Result<(), String> {
     let pool = connect(&config).await?;
     match command {
-        KeysCommand::Create { tenant, role, name } => {
+        KeysCommand::Create {
+            tenant,
+            role,
+            name,
+            expires_in_days,
+        } => {
             let role = Role::parse(&role).ok_or("role must be viewer, operator or admin")?;
-            let key = api_keys::create(&pool, &tenant, role, &name).await?;
+            let expires_at =
+                expires_in_days.map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
+            let key = key_admin::create(&pool, &tenant, role, &name, expires_at).await?;
             eprintln!(
                 "created key {} for tenant {tenant} as {}; it is shown only now:",
                 key.id,
@@ -115,22 +126,26 @@ async fn keys(config: Config, command: KeysCommand) -> Result<(), String> {
             println!("{}", key.key);
         }
         KeysCommand::List => {
-            println!("id\tprefix\ttenant\trole\tname\tcreated_at\trevoked_at");
-            for k in api_keys::list(&pool).await.map_err(|e| e.to_string())? {
+            println!("id\tprefix\ttenant\trole\tname\tcreated_at\trevoked_at\texpires_at");
+            let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map(|t| t.to_rfc3339()).unwrap_or_default()
+            };
+            for k in key_admin::list(&pool).await.map_err(|e| e.to_string())? {
                 println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     k.id,
                     k.prefix,
                     k.tenant_id,
                     k.role,
                     k.name,
                     k.created_at.to_rfc3339(),
-                    k.revoked_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+                    time(k.revoked_at),
+                    time(k.expires_at)
                 );
             }
         }
         KeysCommand::Revoke { id } => {
-            if !api_keys::revoke(&pool, id)
+            if !key_admin::revoke(&pool, id)
                 .await
                 .map_err(|e| e.to_string())?
             {
@@ -157,32 +172,63 @@ async fn serve(config: Config) -> Result<(), String> {
                 tenant_claim: o.tenant_claim.clone(),
                 role_claim: o.role_claim.clone(),
             };
+            let tuning = oidc::OidcTuning {
+                max_token_lifetime: o.max_token_lifetime,
+                ..oidc::OidcTuning::default()
+            };
             Some(
-                oidc::OidcVerifier::discover(settings, http)
+                oidc::OidcVerifier::discover_with(settings, http, tuning)
                     .await
                     .map_err(|e| format!("OIDC discovery failed (RECSYS_OIDC_ISSUER): {e}"))?,
             )
         }
     };
-    let listener = tokio::net::TcpListener::bind(config.listen_addr)
+    let listener = bind(config.listen_addr, "RECSYS_LISTEN_ADDR").await?;
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(bind(addr, "RECSYS_METRICS_ADDR").await?),
+        None => None,
+    };
+    tracing::info!(addr = %config.listen_addr, metrics_addr = ?config.metrics_addr, oidc = oidc.is_some(), "recsys-sidecar listening");
+    let limits = server::Limits::from_config(&config);
+    let work_pool = recsys_sidecar::db::connect_work(&config)
         .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on {} (RECSYS_LISTEN_ADDR): {e}",
-                config.listen_addr
-            )
-        })?;
-    tracing::info!(addr = %config.listen_addr, oidc = oidc.is_some(), "recsys-sidecar listening");
-    let app = app(AppState::new(pool, oidc, config));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("cannot connect to the database (RECSYS_DATABASE_URL): {e}"))?;
+    let state = AppState::new(pool, work_pool, oidc, config);
+    state
+        .spawn_background()
+        .map_err(|e| format!("invalid RECSYS_DATABASE_URL: {e}"))?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let metrics = async {
+        if let Some(listener) = metrics_listener {
+            let app = metrics_app(state.clone());
+            server::serve(listener, app, limits, until_stopped(stopped.clone())).await;
+        }
+    };
+    let api = server::serve(
+        listener,
+        app(state.clone()),
+        limits,
+        until_stopped(stopped.clone()),
+    );
+    tokio::join!(api, metrics);
     // The exporter's blocking client must not be dropped on an async worker.
     tokio::task::spawn_blocking(recsys_sidecar::telemetry::shutdown)
         .await
         .map_err(|e| e.to_string())?;
     Ok(())
+}
+
+async fn bind(addr: std::net::SocketAddr, name: &str) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr} ({name}): {e}"))
 }
 
 async fn shutdown() {

@@ -6,11 +6,14 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
+use crate::error::{ApiError, Problem};
 use crate::AppState;
 
 pub const REQUEST_ID: &str = "x-request-id";
@@ -75,18 +78,49 @@ pub async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// Prometheus text exposition.
+/// Prometheus text exposition, on the API listener only with `RECSYS_METRICS_TOKEN`.
+///
+/// Metrics describe the whole process, so they are not public: with `RECSYS_METRICS_TOKEN`
+/// set this route needs `Authorization: Bearer <token>`; without it the route answers 404
+/// here and is served, without credentials, on `RECSYS_METRICS_ADDR` if that is set.
 #[utoipa::path(get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4")))]
-pub async fn metrics_endpoint(State(state): State<AppState>) -> impl IntoResponse {
+    responses(
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "RECSYS_METRICS_TOKEN is set and the request does not carry it", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "RECSYS_METRICS_TOKEN is not set: no metrics on this listener", body = Problem, content_type = "application/problem+json")))]
+pub async fn metrics_endpoint(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(expected) = state.config.metrics_token_sha256 else {
+        return ApiError::not_found("metrics are not served on this listener")
+            .hint("set RECSYS_METRICS_ADDR for a metrics listener, or RECSYS_METRICS_TOKEN")
+            .into_response();
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| Sha256::digest(token.trim().as_bytes()));
+    // Digests have one length, so the comparison's time says nothing about the token.
+    match presented {
+        Some(digest) if bool::from(digest.as_slice().ct_eq(&expected)) => {
+            exposition(&state).into_response()
+        }
+        _ => ApiError::unauthorized("/metrics needs Authorization: Bearer <RECSYS_METRICS_TOKEN>")
+            .into_response(),
+    }
+}
+
+/// `/metrics` on the metrics listener, which serves nothing else.
+pub async fn metrics_open(State(state): State<AppState>) -> impl IntoResponse {
+    exposition(&state)
+}
+
+fn exposition(state: &AppState) -> impl IntoResponse {
     metrics::gauge!("db_pool_connections").set(state.pool.size() as f64);
     metrics::gauge!("db_pool_idle_connections").set(state.pool.num_idle() as f64);
     (
         StatusCode::OK,
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
 }

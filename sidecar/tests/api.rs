@@ -1,192 +1,16 @@
 // SPDX-License-Identifier: BUSL-1.1
 //! The REST API against a real PostgreSQL with the recsys extension, through the same router
-//! the binary serves. scripts/test prepares the database and runs these with
-//! `RECSYS_TEST_DATABASE_URL=... cargo test -p recsys-sidecar -- --ignored`.
+//! the binary serves (harness and how to run them: tests/common/mod.rs).
 
-use std::time::Duration;
+mod common;
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::http::{header, Request, StatusCode};
 use axum::Router;
-use http_body_util::BodyExt;
-use recsys_sidecar::auth::{api_keys, Role};
-use recsys_sidecar::config::Config;
-use recsys_sidecar::{app, AppState};
-use serde_json::{json, Value};
-use sqlx::PgPool;
-use tower::ServiceExt;
-
-const NEEDS_DB: &str = "needs RECSYS_TEST_DATABASE_URL; scripts/test runs it";
-
-struct Api {
-    app: Router,
-    pool: PgPool,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Api {
-    async fn new() -> Api {
-        let url = std::env::var("RECSYS_TEST_DATABASE_URL").expect(NEEDS_DB);
-        let mut config = Config::from_lookup(|_| None).expect("config");
-        config.database_url = url;
-        config.db_max_connections = 8;
-        let pool = recsys_sidecar::db::connect(&config)
-            .await
-            .expect("database");
-        // Revocations must show at once in these tests.
-        config.key_cache_ttl = Duration::ZERO;
-        config.max_body_bytes = 64 * 1024;
-        Api {
-            app: app(AppState::new(pool.clone(), None, config)),
-            pool,
-        }
-    }
-
-    /// A fresh tenant name per test, so tests share the database without seeing each other.
-    fn tenant(prefix: &str) -> String {
-        format!("{prefix}-{}", rand_suffix())
-    }
-
-    async fn key(&self, tenant: &str, role: Role) -> String {
-        api_keys::create(&self.pool, tenant, role, "test")
-            .await
-            .expect("key")
-            .key
-    }
-
-    async fn call(&self, method: &str, uri: &str, key: Option<&str>, body: Option<Value>) -> Reply {
-        self.call_with(method, uri, key.map(|k| ("x-api-key", k.to_string())), body)
-            .await
-    }
-
-    async fn call_bearer(
-        &self,
-        method: &str,
-        uri: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> Reply {
-        self.call_with(
-            method,
-            uri,
-            Some(("authorization", format!("Bearer {token}"))),
-            body,
-        )
-        .await
-    }
-
-    /// A request with one credential header (name, value) and an optional JSON body.
-    async fn call_with(
-        &self,
-        method: &str,
-        uri: &str,
-        credential: Option<(&str, String)>,
-        body: Option<Value>,
-    ) -> Reply {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some((name, value)) = credential {
-            request = request.header(name, value);
-        }
-        let body = match body {
-            Some(b) => {
-                request = request.header(header::CONTENT_TYPE, "application/json");
-                Body::from(b.to_string())
-            }
-            None => Body::empty(),
-        };
-        self.send(request.body(body).expect("request")).await
-    }
-
-    async fn send(&self, request: Request<Body>) -> Reply {
-        let response = self.app.clone().oneshot(request).await.expect("response");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    async fn ingest(&self, key: &str, users: usize, items: usize, item_prefix: &str) {
-        let events: Vec<Value> = (0..users * 6)
-            .map(|i| {
-                let (user, j) = (i / 6, i % 6);
-                let item = (user * 3 + j * (1 + user % 4) + j * j) % items;
-                json!({"event_id": format!("e{i}"), "user_id": format!("u{user}"), "item_id": format!("{item_prefix}{item}")})
-            })
-            .collect();
-        let r = self
-            .call(
-                "POST",
-                "/v1/interactions",
-                Some(key),
-                Some(json!({ "events": events })),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    }
-
-    /// Starts training and polls the run until it finishes.
-    async fn train(&self, key: &str, model: &str, body: Value) -> Value {
-        let r = self
-            .call(
-                "POST",
-                &format!("/v1/models/{model}/training-runs"),
-                Some(key),
-                Some(body),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
-        assert_eq!(r.body["status"], "queued");
-        let location = r.headers[header::LOCATION]
-            .to_str()
-            .expect("location")
-            .to_string();
-        for _ in 0..600 {
-            let run = self.call("GET", &location, Some(key), None).await;
-            assert_eq!(run.status, StatusCode::OK, "{}", run.body);
-            if run.body["status"] == "succeeded" || run.body["status"] == "failed" {
-                return run.body;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("training run {location} did not finish within 60 s");
-    }
-}
-
-fn rand_suffix() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{:x}{:x}", nanos, std::process::id())
-}
-
-fn assert_problem(r: &Reply, status: StatusCode, code: &str) {
-    assert_eq!(r.status, status, "{}", r.body);
-    assert_eq!(r.headers[header::CONTENT_TYPE], "application/problem+json");
-    assert_eq!(r.body["code"], code, "{}", r.body);
-    assert_eq!(
-        r.body["type"],
-        format!("https://recsys.dev/problems/{code}")
-    );
-    assert_eq!(r.body["status"], status.as_u16());
-}
+use common::{assert_problem, Api};
+use recsys_sidecar::auth::{key_admin, Role};
+use serde_json::json;
+use sha2::Digest;
 
 #[tokio::test]
 #[ignore = "needs RECSYS_TEST_DATABASE_URL; scripts/test runs it"]
@@ -415,12 +239,12 @@ async fn credentials_are_checked() {
 
     let id: i64 = sqlx::query_scalar("SELECT id FROM recsys.api_keys WHERE prefix = $1")
         .bind(&key[4..16])
-        .fetch_one(&api.pool)
+        .fetch_one(&api.admin)
         .await
         .expect("key row");
     let stored: Vec<u8> = sqlx::query_scalar("SELECT key_hash FROM recsys.api_keys WHERE id = $1")
         .bind(id)
-        .fetch_one(&api.pool)
+        .fetch_one(&api.admin)
         .await
         .expect("hash");
     assert!(
@@ -429,7 +253,7 @@ async fn credentials_are_checked() {
             .any(|w| key.as_bytes().windows(8).any(|k| k == w)),
         "the key is stored in clear"
     );
-    assert!(api_keys::revoke(&api.pool, id).await.expect("revoke"));
+    assert!(key_admin::revoke(&api.admin, id).await.expect("revoke"));
     assert_problem(
         &api.call("GET", "/v1/models", Some(&key), None).await,
         StatusCode::UNAUTHORIZED,
@@ -609,7 +433,12 @@ async fn every_error_is_a_problem_document() {
 #[tokio::test]
 #[ignore = "needs RECSYS_TEST_DATABASE_URL; scripts/test runs it"]
 async fn request_ids_and_metrics() {
-    let api = Api::new().await;
+    let token = "metrics-token-for-tests";
+    let api = Api::build(
+        |c| c.metrics_token_sha256 = Some(sha2::Sha256::digest(token).into()),
+        None,
+    )
+    .await;
     let tenant = Api::tenant("metrics");
     let key = api.key(&tenant, Role::Viewer).await;
     let with_id = |id: &str| {
@@ -634,7 +463,7 @@ async fn request_ids_and_metrics() {
         None,
     )
     .await;
-    let metrics = api.call("GET", "/metrics", None, None).await;
+    let metrics = api.call_bearer("GET", "/metrics", token, None).await;
     let text = metrics.body.as_str().expect("text");
     assert!(text.contains("http_requests_total{route=\"/v1/users/{user_id}/recommendations\",method=\"GET\",status=\"404\"}"), "{text}");
     assert!(text.contains("db_pool_connections"), "{text}");
@@ -647,17 +476,8 @@ async fn request_ids_and_metrics() {
 #[tokio::test]
 #[ignore = "needs RECSYS_TEST_DATABASE_URL; scripts/test runs it"]
 async fn pooled_connections_keep_no_tenant_or_role() {
-    // One connection, so the check below runs on the one the requests used.
-    let mut config = Config::from_lookup(|_| None).expect("config");
-    config.database_url = std::env::var("RECSYS_TEST_DATABASE_URL").expect(NEEDS_DB);
-    config.db_max_connections = 1;
-    let pool = recsys_sidecar::db::connect(&config)
-        .await
-        .expect("database");
-    let api = Api {
-        app: app(AppState::new(pool.clone(), None, config)),
-        pool,
-    };
+    // One serving connection, so the check below runs on the one the requests used.
+    let api = Api::build(|c| c.db_max_connections = 1, None).await;
     let t = Api::tenant("pool");
     let operator = api.key(&t, Role::Operator).await;
     api.ingest(&operator, 12, 9, "i").await;
@@ -740,15 +560,7 @@ async fn oidc_bearer_tokens_carry_tenant_and_role() {
     )
     .await
     .expect("discovery");
-    let mut config = Config::from_lookup(|_| None).expect("config");
-    config.database_url = std::env::var("RECSYS_TEST_DATABASE_URL").expect(NEEDS_DB);
-    let pool = recsys_sidecar::db::connect(&config)
-        .await
-        .expect("database");
-    let api = Api {
-        app: app(AppState::new(pool.clone(), Some(verifier), config)),
-        pool,
-    };
+    let api = Api::build(|_| {}, Some(verifier)).await;
 
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -758,7 +570,7 @@ async fn oidc_bearer_tokens_carry_tenant_and_role() {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
         header.kid = Some("k1".into());
         let claims = json!({"iss": issuer, "aud": "recsys-api", "sub": "svc", "exp": exp,
-                            "recsys_tenant": tenant, "recsys_role": role});
+                            "iat": exp - 600, "recsys_tenant": tenant, "recsys_role": role});
         jsonwebtoken::encode(&header, &claims, &signing).expect("token")
     };
     let (t, other) = (Api::tenant("oidc"), Api::tenant("oidc-other"));

@@ -21,7 +21,9 @@ SIDECAR=$ROOT/target/debug/recsys-sidecar
 export RECSYS_DATABASE_URL="postgres://recsys_sidecar@localhost/$DB?host=$PGSOCK&port=$PGPORT"
 PORT=${RECSYS_CONTRACT_PORT:-18089}
 export RECSYS_LISTEN_ADDR=127.0.0.1:$PORT RECSYS_LOG=warn
-KEY=$("$SIDECAR" keys create --tenant contract --role admin 2>/dev/null)
+# Keys are created by a login with recsys_key_admin (here the superuser), not the sidecar's.
+KEY=$(RECSYS_DATABASE_URL="postgres://postgres@localhost/$DB?host=$PGSOCK&port=$PGPORT" \
+    "$SIDECAR" keys create --tenant contract --role admin 2>/dev/null)
 # A stand-in OTLP/HTTP collector that records what it receives.
 OTLP_PORT=$((PORT + 1))
 rm -f "$BUILD/otlp-received"

@@ -1,47 +1,39 @@
 // SPDX-License-Identifier: BUSL-1.1
 //! API keys: `rsk_` + a 12-character random prefix (finds the row) + 40 random characters
 //! (238 bits). The database keeps a SHA-256 of the whole key, which is enough for a secret of
-//! that entropy; it is compared in constant time. Verified keys are cached for a few seconds
-//! (RECSYS_KEY_CACHE_SECS), so a revocation takes effect within that time.
+//! that entropy; it is compared in constant time.
+//!
+//! Verified keys are cached for RECSYS_KEY_CACHE_SECS (at most until they expire), and
+//! forgotten at once when a revocation is announced (NOTIFY recsys_api_keys, see
+//! [`listen_for_revocations`]). Prefixes with no valid key are remembered for a minute, and
+//! lookups of prefixes in neither cache are rate-limited (RECSYS_KEY_LOOKUPS_PER_SEC) before
+//! any database call: random keys cannot take the connections valid requests need.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
+use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use subtle::ConstantTimeEq;
 
-use super::{valid_tenant, Principal, Role};
+use super::{Principal, Role};
 use crate::error::ApiError;
+use crate::rate::TokenBucket;
 
-const PREFIX_LEN: usize = 12;
-const SECRET_LEN: usize = 40;
+pub(super) const PREFIX_LEN: usize = 12;
+pub(super) const SECRET_LEN: usize = 40;
 const KEY_LEN: usize = 4 + PREFIX_LEN + SECRET_LEN;
-/// Bounds memory when callers present many valid keys; the cache is simply cleared when full.
+/// Bounds memory when callers present many keys; a full cache is simply cleared.
 const CACHE_CAP: usize = 10_000;
+/// How long a prefix with no valid key is answered without asking the database.
+const UNKNOWN_TTL: Duration = Duration::from_secs(60);
+/// The channel recsys.revoke_api_key() notifies, with the key's prefix.
+pub const REVOCATIONS: &str = "recsys_api_keys";
 
-/// A key as shown once to its owner.
-#[derive(Debug)]
-pub struct NewKey {
-    pub id: i64,
-    pub key: String,
-}
-
-#[derive(Debug, sqlx::FromRow)]
-pub struct KeyInfo {
-    pub id: i64,
-    pub prefix: String,
-    pub tenant_id: String,
-    pub role: String,
-    pub name: String,
-    pub created_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-fn hash(key: &str) -> [u8; 32] {
+pub(super) fn hash(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
@@ -52,119 +44,189 @@ fn prefix_of(key: &str) -> Option<&str> {
         .then(|| &rest[..PREFIX_LEN])
 }
 
-pub async fn create(pool: &PgPool, tenant: &str, role: Role, name: &str) -> Result<NewKey, String> {
-    if !valid_tenant(tenant) {
-        return Err(format!(
-            "invalid tenant {tenant:?}: 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit"
-        ));
-    }
-    let mut rng = rand::rng();
-    let prefix = Alphanumeric.sample_string(&mut rng, PREFIX_LEN);
-    let key = format!(
-        "rsk_{prefix}{}",
-        Alphanumeric.sample_string(&mut rng, SECRET_LEN)
-    );
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO recsys.api_keys (prefix, key_hash, tenant_id, role, name) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
-    )
-    .bind(&prefix)
-    .bind(hash(&key).as_slice())
-    .bind(tenant)
-    .bind(role.as_str())
-    .bind(name)
-    .fetch_one(pool)
-    .await
-    .map_err(|e| e.to_string())?;
-    Ok(NewKey { id, key })
-}
-
-pub async fn list(pool: &PgPool) -> Result<Vec<KeyInfo>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, prefix, tenant_id::text, role, name, created_at, revoked_at \
-         FROM recsys.api_keys ORDER BY id",
-    )
-    .fetch_all(pool)
-    .await
-}
-
-/// Revokes a key; false if there is no such unrevoked key.
-pub async fn revoke(pool: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE recsys.api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
-    )
-    .bind(id)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// A valid key as `recsys.api_key_lookup` returns it.
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: i64,
+    key_hash: Vec<u8>,
+    tenant_id: String,
+    role: String,
+    expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone)]
-struct Cached {
+struct Verified {
     hash: [u8; 32],
     principal: Principal,
     until: Instant,
 }
 
-/// Verifies keys against `recsys.api_keys`, with a short-lived cache of verified keys.
+/// Verifies keys against `recsys.api_key_lookup()`, with the caches described above.
 #[derive(Clone)]
 pub struct KeyStore {
     pool: PgPool,
     ttl: Duration,
-    cache: Arc<RwLock<HashMap<String, Cached>>>,
+    known: Arc<RwLock<HashMap<String, Verified>>>,
+    unknown: Arc<Mutex<HashMap<String, Instant>>>,
+    lookups: Arc<Mutex<TokenBucket>>,
 }
 
 impl KeyStore {
-    pub fn new(pool: PgPool, ttl: Duration) -> Self {
+    pub fn new(pool: PgPool, ttl: Duration, lookups_per_sec: u32) -> Self {
         KeyStore {
             pool,
             ttl,
-            cache: Arc::default(),
+            known: Arc::default(),
+            unknown: Arc::default(),
+            lookups: Arc::new(Mutex::new(TokenBucket::new(
+                lookups_per_sec,
+                lookups_per_sec.saturating_mul(2),
+                Instant::now(),
+            ))),
         }
     }
 
     pub async fn authenticate(&self, key: &str) -> Result<Principal, ApiError> {
-        let invalid = || ApiError::unauthorized("the API key is not valid or was revoked");
+        let invalid = || ApiError::unauthorized("the API key is not valid, expired or was revoked");
         let prefix = prefix_of(key).ok_or_else(invalid)?;
         let presented = hash(key);
         let now = Instant::now();
-        let cached = self
-            .cache
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+        let cached = read(&self.known)
             .get(prefix)
             .filter(|c| c.until > now)
             .cloned();
         let entry = match cached {
             Some(c) => c,
             None => {
-                let row: Option<(Vec<u8>, String, String)> = sqlx::query_as(
-                    "SELECT key_hash, tenant_id::text, role FROM recsys.api_keys \
-                     WHERE prefix = $1 AND revoked_at IS NULL",
-                )
-                .bind(prefix)
-                .fetch_optional(&self.pool)
-                .await?;
-                let (stored, tenant, role) = row.ok_or_else(invalid)?;
-                let role = Role::parse(&role).ok_or_else(ApiError::internal)?;
-                let hash: [u8; 32] = stored.try_into().map_err(|_| ApiError::internal())?;
-                let entry = Cached {
-                    hash,
-                    principal: Principal { tenant, role },
-                    until: now + self.ttl,
-                };
-                let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
-                if cache.len() >= CACHE_CAP {
-                    cache.clear();
+                let known_unknown = lock(&self.unknown).get(prefix).is_some_and(|&t| t > now);
+                if known_unknown {
+                    return Err(invalid());
                 }
-                cache.insert(prefix.to_string(), entry.clone());
-                entry
+                if let Err(wait) = lock(&self.lookups).take(now) {
+                    metrics::counter!("recsys_key_lookups_refused_total").increment(1);
+                    return Err(ApiError::too_many_requests(
+                        "too many requests with unknown API keys; retry later",
+                        wait,
+                    ));
+                }
+                match self.lookup(prefix, now).await? {
+                    Some(v) => v,
+                    None => {
+                        remember(&self.unknown, prefix, now + UNKNOWN_TTL);
+                        return Err(invalid());
+                    }
+                }
             }
         };
         if bool::from(entry.hash.ct_eq(&presented)) {
             Ok(entry.principal)
         } else {
             Err(invalid())
+        }
+    }
+
+    async fn lookup(&self, prefix: &str, now: Instant) -> Result<Option<Verified>, ApiError> {
+        let row: Option<KeyRow> = sqlx::query_as(
+            "SELECT id, key_hash, tenant_id, role, expires_at FROM recsys.api_key_lookup($1)",
+        )
+        .bind(prefix)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(KeyRow {
+            id,
+            key_hash: stored,
+            tenant_id: tenant,
+            role,
+            expires_at,
+        }) = row
+        else {
+            return Ok(None);
+        };
+        let role = Role::parse(&role).ok_or_else(ApiError::internal)?;
+        let hash: [u8; 32] = stored.try_into().map_err(|_| ApiError::internal())?;
+        let lifetime = expires_at.map_or(self.ttl, |t| {
+            (t - Utc::now()).to_std().unwrap_or_default().min(self.ttl)
+        });
+        let entry = Verified {
+            hash,
+            principal: Principal {
+                tenant,
+                role,
+                subject: format!("api_key:{id}"),
+            },
+            until: now + lifetime,
+        };
+        let mut known = write(&self.known);
+        if known.len() >= CACHE_CAP {
+            known.clear();
+        }
+        known.insert(prefix.to_string(), entry.clone());
+        Ok(Some(entry))
+    }
+
+    /// Forgets a revoked key's prefix.
+    pub fn forget(&self, prefix: &str) {
+        write(&self.known).remove(prefix);
+    }
+
+    /// Forgets every verified key, when revocations may have been missed.
+    pub fn forget_all(&self) {
+        write(&self.known).clear();
+    }
+}
+
+fn remember(unknown: &Mutex<HashMap<String, Instant>>, prefix: &str, until: Instant) {
+    let mut unknown = lock(unknown);
+    if unknown.len() >= CACHE_CAP {
+        unknown.clear();
+    }
+    unknown.insert(prefix.to_string(), until);
+}
+
+// A panic elsewhere while holding a lock leaves the maps valid: use them anyway.
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    l.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Forgets revoked keys as their revocations are announced. While the listening connection is
+/// down, or after it reconnects (notifications may have been missed), every verified key is
+/// forgotten, so a revocation never waits for more than RECSYS_KEY_CACHE_SECS.
+pub async fn listen_for_revocations(store: KeyStore, connection: PgPool) {
+    loop {
+        let mut listener = match PgListener::connect_with(&connection).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for API key revocations; retrying");
+                store.forget_all();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(REVOCATIONS).await {
+            tracing::warn!(error = %e, "cannot listen for API key revocations; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        store.forget_all();
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(n)) => store.forget(n.payload()),
+                // The connection was lost and will be re-established by the next call.
+                Ok(None) => store.forget_all(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the API key revocation channel");
+                    store.forget_all();
+                    break;
+                }
+            }
         }
     }
 }

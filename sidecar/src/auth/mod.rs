@@ -5,6 +5,8 @@
 //! security decide (see `db`).
 
 pub mod api_keys;
+mod claims;
+pub mod key_admin;
 pub mod oidc;
 
 use axum::extract::FromRequestParts;
@@ -65,12 +67,33 @@ pub fn valid_tenant(t: &str) -> bool {
 pub struct Principal {
     pub tenant: String,
     pub role: Role,
+    /// Who is calling, for the audit log (`recsys.subject`): `api_key:<id>` or
+    /// `oidc:<subject>`.
+    pub subject: String,
+}
+
+/// Longest subject passed to the database; an identity provider's `sub` is usually far shorter.
+const MAX_SUBJECT_BYTES: usize = 200;
+
+fn oidc_subject(sub: Option<&str>) -> String {
+    let mut subject = format!("oidc:{}", sub.unwrap_or("-"));
+    if subject.len() > MAX_SUBJECT_BYTES {
+        let mut end = MAX_SUBJECT_BYTES;
+        while !subject.is_char_boundary(end) {
+            end -= 1;
+        }
+        subject.truncate(end);
+    }
+    subject
 }
 
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(refusal) = state.extension.get().refusal() {
+            return Err(refusal);
+        }
         if let Some(key) = parts.headers.get("x-api-key") {
             let key = key
                 .to_str()
@@ -114,11 +137,28 @@ impl FromRequestParts<AppState> for Principal {
                 )
             })?;
             return Ok(Principal {
+                subject: oidc_subject(claims.subject.as_deref()),
                 tenant: claims.tenant,
                 role,
             });
         }
         Err(ApiError::unauthorized("credentials are missing")
             .hint("send an X-API-Key header or an Authorization: Bearer token"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oidc_subjects_are_bounded_on_a_character_boundary() {
+        assert_eq!(oidc_subject(Some("user-1")), "oidc:user-1");
+        assert_eq!(oidc_subject(None), "oidc:-");
+        let long = oidc_subject(Some(&"é".repeat(200)));
+        assert!(
+            long.len() <= MAX_SUBJECT_BYTES && long.starts_with("oidc:é"),
+            "{long}"
+        );
     }
 }

@@ -42,6 +42,9 @@
 //! `iss` must equal the configured issuer exactly (a string, not an array), `aud` must be
 //! the configured audience or an array containing it, `exp` is required, `nbf` is checked
 //! when present, both with 30 s of leeway, and ill-typed `exp`/`nbf` are rejected.
+//! `iat` is required, at most 60 s in the future, and `exp - iat` may not exceed
+//! [`OidcTuning::max_token_lifetime`]; a `typ` header, when present, must be `JWT` or
+//! `at+jwt` (see `claims`).
 //!
 //! `tenant_claim` and `role_claim` name a top-level claim exactly as written, so
 //! namespaced claim names full of dots (`https://example.com/tenant`) just work. A name
@@ -67,6 +70,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
+
+use super::claims;
 
 const LEEWAY_SECS: u64 = 30;
 /// Real tokens are a few KiB; the cap keeps base64/JSON work on junk input bounded.
@@ -122,6 +127,8 @@ pub struct OidcTuning {
     pub http_timeout: Duration,
     /// Largest discovery/JWKS body accepted.
     pub max_document_bytes: usize,
+    /// Longest `exp - iat` accepted (RECSYS_OIDC_MAX_TOKEN_LIFETIME_SECS).
+    pub max_token_lifetime: Duration,
 }
 
 impl Default for OidcTuning {
@@ -131,6 +138,7 @@ impl Default for OidcTuning {
             max_key_age: Duration::from_secs(60 * 60),
             http_timeout: Duration::from_secs(5),
             max_document_bytes: 1024 * 1024,
+            max_token_lifetime: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
@@ -322,6 +330,7 @@ impl OidcVerifier {
         if header.crit.is_some() {
             return Err(invalid("token has critical header parameters"));
         }
+        claims::check_type(header.typ.as_deref()).map_err(invalid)?;
 
         let mut keys = self.inner.current_keys();
         if keys.fetched_at.elapsed() >= self.inner.tuning.max_key_age {
@@ -360,6 +369,12 @@ impl OidcVerifier {
         if claims.get("iss").and_then(Value::as_str) != Some(config.issuer.as_str()) {
             return Err(invalid("issuer mismatch"));
         }
+        claims::check_issued_at(
+            &claims,
+            jsonwebtoken::get_current_timestamp(),
+            self.inner.tuning.max_token_lifetime,
+        )
+        .map_err(invalid)?;
         let subject = match claims.get("sub") {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
@@ -1068,6 +1083,100 @@ mod tests {
         let mut claims = idp.claims();
         claims["nbf"] = json!("0");
         assert_invalid(verifier.verify(&sign(&claims)).await, "`nbf`");
+    }
+
+    #[tokio::test]
+    async fn issued_at_is_required_and_bounds_the_lifetime() {
+        let idp = spawn_idp(vec![key_a().jwk("a")]).await;
+        let verifier = idp
+            .verifier_with(OidcTuning {
+                max_token_lifetime: Duration::from_secs(3600),
+                ..OidcTuning::default()
+            })
+            .await;
+        let now = jsonwebtoken::get_current_timestamp();
+        let sign = |iat: Option<u64>, exp: u64| {
+            let mut claims = idp.claims();
+            claims["exp"] = json!(exp);
+            claims["iat"] = json!(iat);
+            if iat.is_none() {
+                claims.as_object_mut().unwrap().remove("iat");
+            }
+            mint(&key_a().encoding, Algorithm::RS256, Some("a"), &claims)
+        };
+
+        assert_invalid(
+            verifier.verify(&sign(None, now + 300)).await,
+            "`iat` is missing",
+        );
+        assert_invalid(
+            verifier.verify(&sign(Some(now + 120), now + 300)).await,
+            "issued in the future",
+        );
+        assert!(verifier
+            .verify(&sign(Some(now + 30), now + 300))
+            .await
+            .is_ok());
+        assert_invalid(
+            verifier.verify(&sign(Some(now), now + 3601)).await,
+            "lifetime",
+        );
+        assert!(verifier.verify(&sign(Some(now), now + 3600)).await.is_ok());
+        // Old but short-lived tokens are fine until they expire.
+        assert!(verifier
+            .verify(&sign(Some(now - 3000), now + 300))
+            .await
+            .is_ok());
+
+        let mut claims = idp.claims();
+        claims["iat"] = json!(now.to_string());
+        let token = mint(&key_a().encoding, Algorithm::RS256, Some("a"), &claims);
+        assert_invalid(verifier.verify(&token).await, "`iat`");
+
+        // The default allows a day.
+        let verifier = idp.verifier().await;
+        assert!(verifier
+            .verify(&sign(Some(now), now + 86_400))
+            .await
+            .is_ok());
+        assert_invalid(
+            verifier.verify(&sign(Some(now), now + 86_401)).await,
+            "lifetime",
+        );
+    }
+
+    #[tokio::test]
+    async fn typ_header_must_name_a_jwt_or_an_access_token() {
+        let idp = spawn_idp(vec![key_a().jwk("a")]).await;
+        let verifier = idp.verifier().await;
+        let with_typ = |typ: Option<&str>, kid: &str| {
+            let mut header = Header::new(Algorithm::RS256);
+            header.kid = Some(kid.to_owned());
+            header.typ = typ.map(str::to_owned);
+            jsonwebtoken::encode(&header, &idp.claims(), &key_a().encoding).unwrap()
+        };
+        for typ in [
+            None,
+            Some("JWT"),
+            Some("at+jwt"),
+            Some("AT+JWT"),
+            Some("application/at+jwt"),
+        ] {
+            assert_eq!(
+                verifier.verify(&with_typ(typ, "a")).await.unwrap(),
+                expected_claims(),
+                "{typ:?}"
+            );
+        }
+        for typ in ["logout+jwt", "dpop+jwt", "secevent+jwt", "JWE", ""] {
+            assert_invalid(verifier.verify(&with_typ(Some(typ), "a")).await, "typ");
+            // Refused on the header alone: an unknown kid does not reach the provider.
+            assert_invalid(
+                verifier.verify(&with_typ(Some(typ), "unknown")).await,
+                "typ",
+            );
+        }
+        assert_eq!(idp.hits(), 1);
     }
 
     // ---- issuer and audience ------------------------------------------------------------

@@ -122,9 +122,7 @@ pub async fn similar_items(
         LazyLock::new(|| db::caller_call_sql("r.item_id, r.score, r.rank", "similar_items", 3));
     validate::id("item_id", &item_id)?;
     let k = validate::list(q.k, q.model.as_deref())?;
-    let rows: Vec<(String, f32, i32)> = sqlx::query_as(SQL.as_str())
-        .bind(&principal.tenant)
-        .bind(principal.role.db_role())
+    let rows: Vec<(String, f32, i32)> = db::bind_caller(sqlx::query_as(SQL.as_str()), &principal)
         .bind(&item_id)
         .bind(k)
         .bind(&q.model)

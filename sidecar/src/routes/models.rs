@@ -145,6 +145,9 @@ pub struct Evaluation {
     pub seconds: f64,
 }
 
+/// How long a caller refused for want of an evaluation slot is told to wait.
+const EVALUATION_RETRY: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_models))
@@ -189,7 +192,8 @@ pub async fn list_versions(
     validate::model(&model)?;
     let mut tx = db::begin(&state.pool, &principal).await?;
     let exists: Option<i32> = sqlx::query_scalar(
-        "SELECT 1 FROM recsys.models WHERE tenant_id = recsys.current_tenant() AND name = $1",
+        "SELECT 1 FROM recsys.models \
+         WHERE tenant_id OPERATOR(pg_catalog.=) recsys.current_tenant() AND name = $1",
     )
     .bind(&model)
     .fetch_optional(&mut *tx)
@@ -202,8 +206,10 @@ pub async fn list_versions(
     let versions = sqlx::query_as(
         "SELECT v.version, v.algorithm, v.params::text AS params, v.version IS NOT DISTINCT FROM m.active_version AS active, \
                 v.training_run_id, octet_length(v.artifact)::bigint AS bytes, v.created_at \
-         FROM recsys.model_versions v JOIN recsys.models m ON m.tenant_id = v.tenant_id AND m.name = v.model \
-         WHERE v.tenant_id = recsys.current_tenant() AND v.model = $1 ORDER BY v.version DESC",
+         FROM recsys.model_versions v JOIN recsys.models m \
+           ON m.tenant_id OPERATOR(pg_catalog.=) v.tenant_id AND m.name = v.model \
+         WHERE v.tenant_id OPERATOR(pg_catalog.=) recsys.current_tenant() AND v.model = $1 \
+         ORDER BY v.version DESC",
     )
     .bind(&model)
     .fetch_all(&mut *tx)
@@ -243,7 +249,8 @@ pub async fn activate(
 }
 
 /// Evaluates the model's algorithm and parameters offline and stores the metrics (operator).
-/// Runs within the request, bounded by RECSYS_REQUEST_TIMEOUT_SECS.
+/// Runs within the request, bounded by RECSYS_REQUEST_TIMEOUT_SECS, on connections apart from
+/// serving's; at RECSYS_EVAL_CONCURRENCY evaluations running, more get 429.
 #[utoipa::path(post, path = "/v1/models/{model}/evaluations", tag = "models",
     params(("model" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")),
     request_body = EvalRequest,
@@ -266,7 +273,13 @@ pub async fn evaluate(
         }
         None => serde_json::json!({}),
     };
-    let mut tx = db::begin(&state.pool, &principal).await?;
+    let Ok(_running) = state.evaluations.clone().try_acquire_owned() else {
+        return Err(ApiError::too_many_requests(
+            "this sidecar is running as many evaluations as it may",
+            EVALUATION_RETRY,
+        ));
+    };
+    let mut tx = db::begin(&state.work_pool, &principal).await?;
     let evaluation = sqlx::query_as(
         "SELECT eval_id, model, algorithm, k, users, \"precision\", recall, ndcg, map, hit_rate, coverage, \
                 novelty, seconds FROM recsys.eval($1, $2, $3)",

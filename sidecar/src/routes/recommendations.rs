@@ -70,15 +70,14 @@ pub async fn recommend(
     });
     validate::id("user_id", &user_id)?;
     let k = validate::list(q.k, q.model.as_deref())?;
-    let rows: Vec<(String, f32, i32, bool)> = sqlx::query_as(SQL.as_str())
-        .bind(&principal.tenant)
-        .bind(principal.role.db_role())
-        .bind(&user_id)
-        .bind(k)
-        .bind(&q.model)
-        .bind(q.exclude_seen.unwrap_or(true))
-        .fetch_all(&state.pool)
-        .await?;
+    let rows: Vec<(String, f32, i32, bool)> =
+        db::bind_caller(sqlx::query_as(SQL.as_str()), &principal)
+            .bind(&user_id)
+            .bind(k)
+            .bind(&q.model)
+            .bind(q.exclude_seen.unwrap_or(true))
+            .fetch_all(&state.pool)
+            .await?;
     Ok(axum::Json(Recommendations {
         user_id,
         items: rows

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: BUSL-1.1
-//! Training in the background: the request commits a `queued` run and answers 202 at once; a
-//! task then calls `recsys.train(..., run_id)`, which completes that same row in the
-//! transaction that stores the model, or the task marks it `failed`. One training runs at a
-//! time per sidecar (they would compete for the same cores); the others wait queued.
-
-use std::time::Instant;
+//! Training in the background: the request commits a `queued` run and answers 202 at once;
+//! a trainer (`crate::trainers`) of this or any other sidecar of the database claims it and
+//! calls `recsys.train(..., run_id)`, which completes that same row in the transaction that
+//! stores the model, or the trainer marks it `failed`. The queue is the table, so runs queued
+//! by a sidecar that stopped are picked up by another. A tenant may have
+//! RECSYS_TRAINING_QUEUE_PER_TENANT unfinished runs; more are refused with 429.
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -51,7 +51,7 @@ pub struct TrainingRun {
     pub algorithm: String,
     #[schema(value_type = Object)]
     pub params: JsonText,
-    /// `queued`, `running`, `succeeded` or `failed`.
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
     pub status: String,
     /// From 0 to 1: rises by tenths while the model fits, 1 once stored.
     pub progress: f32,
@@ -73,14 +73,19 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(start_training))
         .routes(routes!(get_run))
+        .routes(routes!(cancel_run))
 }
 
 const RUN_COLUMNS: &str =
     "id AS run_id, model, algorithm, params::text AS params, status, progress, version, users, \
      items, interactions, metrics::text AS metrics, error, started_at, finished_at, seconds";
 
+/// How long a tenant over its queue limit is told to wait.
+const QUEUE_FULL_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Starts training a new version of `model` (operator). Answers 202 with the queued run; poll
-/// `Location` until `status` is `succeeded` or `failed`.
+/// `Location` until `status` is `succeeded`, `failed` or `cancelled`. A tenant with
+/// RECSYS_TRAINING_QUEUE_PER_TENANT unfinished runs gets 429 and `Retry-After`.
 #[utoipa::path(post, path = "/v1/models/{model}/training-runs", tag = "training",
     params(("model" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")),
     request_body = TrainRequest,
@@ -100,6 +105,19 @@ pub async fn start_training(
     let params = serde_json::Value::Object(request.params.unwrap_or_default());
     let activate = request.activate.unwrap_or(true);
     let mut tx = db::begin(&state.pool, &principal).await?;
+    let unfinished: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM recsys.training_runs WHERE status IN ('queued', 'running') \
+           AND tenant_id OPERATOR(pg_catalog.=) recsys.current_tenant()",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if unfinished >= state.config.training_queue_per_tenant {
+        return Err(ApiError::too_many_requests(
+            format!("this tenant already has {unfinished} unfinished training runs"),
+            QUEUE_FULL_RETRY,
+        )
+        .hint("wait for one to finish, or cancel one: POST /v1/training-runs/{run_id}/cancel"));
+    }
     let known: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM recsys.algorithms() WHERE name = $1)")
             .bind(&algorithm)
@@ -112,25 +130,17 @@ pub async fn start_training(
         );
     }
     let run: TrainingRun = sqlx::query_as(&format!(
-        "INSERT INTO recsys.training_runs (model, algorithm, params, status) VALUES ($1, $2, $3, 'queued') \
-         RETURNING {RUN_COLUMNS}"
+        "INSERT INTO recsys.training_runs (model, algorithm, params, status, activate) \
+         VALUES ($1, $2, $3, 'queued', $4) RETURNING {RUN_COLUMNS}"
     ))
     .bind(&model)
     .bind(&algorithm)
     .bind(&params)
+    .bind(activate)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-
-    let job = Job {
-        principal,
-        run_id: run.run_id,
-        model,
-        algorithm,
-        params,
-        activate,
-    };
-    tokio::spawn(job.run(state));
+    state.trainers.notify_one();
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/training-runs/{}", run.run_id)) {
         headers.insert(header::LOCATION, location);
@@ -151,88 +161,59 @@ pub async fn get_run(
     Path(run_id): Path<i64>,
 ) -> ApiResult<axum::Json<TrainingRun>> {
     let mut tx = db::begin(&state.pool, &principal).await?;
+    let run = fetch_run(&mut tx, run_id).await?;
+    tx.commit().await?;
+    Ok(axum::Json(run))
+}
+
+async fn fetch_run(tx: &mut db::Tx, run_id: i64) -> ApiResult<TrainingRun> {
     let run: Option<TrainingRun> = sqlx::query_as(&format!(
-        "SELECT {RUN_COLUMNS} FROM recsys.training_runs WHERE id = $1 AND tenant_id = recsys.current_tenant()"
+        "SELECT {RUN_COLUMNS} FROM recsys.training_runs \
+         WHERE id = $1 AND tenant_id OPERATOR(pg_catalog.=) recsys.current_tenant()"
     ))
     .bind(run_id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
+    .await?;
+    run.ok_or_else(|| ApiError::not_found(format!("there is no training run {run_id}")))
+}
+
+/// Cancels a queued or running training run (operator). A queued run never starts; a running
+/// one is stopped at once when a sidecar trains it (otherwise at its next progress step) and
+/// stores nothing. 409 when the run has already finished.
+#[utoipa::path(post, path = "/v1/training-runs/{run_id}/cancel", tag = "training",
+    params(("run_id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = TrainingRun),
+              (status = "4XX", body = Problem, content_type = "application/problem+json"),
+              (status = "5XX", body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn cancel_run(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(run_id): Path<i64>,
+) -> ApiResult<axum::Json<TrainingRun>> {
+    let mut tx = db::begin(&state.pool, &principal).await?;
+    let before = fetch_run(&mut tx, run_id).await?;
+    let cancelled: bool = sqlx::query_scalar("SELECT recsys.cancel_training($1)")
+        .bind(run_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let run = fetch_run(&mut tx, run_id).await?;
+    let owner: crate::trainers::Owner = sqlx::query_as(
+        "SELECT owner_pid, owner_started, finished_at FROM recsys.training_runs WHERE id = $1",
+    )
+    .bind(run_id)
+    .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    run.map(axum::Json)
-        .ok_or_else(|| ApiError::not_found(format!("there is no training run {run_id}")))
-}
-
-struct Job {
-    principal: Principal,
-    run_id: i64,
-    model: String,
-    algorithm: String,
-    params: serde_json::Value,
-    activate: bool,
-}
-
-impl Job {
-    async fn run(self, state: AppState) {
-        // The semaphore is never closed, so acquiring only waits.
-        let Ok(_permit) = state.trainer.acquire().await else {
-            return;
-        };
-        metrics::gauge!("recsys_training_runs_in_progress").increment(1.0);
-        let started = Instant::now();
-        let outcome = self.train(&state).await;
-        metrics::gauge!("recsys_training_runs_in_progress").decrement(1.0);
-        metrics::histogram!("recsys_training_run_duration_seconds")
-            .record(started.elapsed().as_secs_f64());
-        match outcome {
-            Ok(version) => {
-                metrics::counter!("recsys_training_runs_total", "outcome" => "succeeded")
-                    .increment(1);
-                tracing::info!(run_id = self.run_id, version, "training run succeeded");
-            }
-            Err(e) => {
-                metrics::counter!("recsys_training_runs_total", "outcome" => "failed").increment(1);
-                tracing::warn!(run_id = self.run_id, code = e.code, error = %e.detail, "training run failed");
-                if let Err(mark) = self.mark_failed(&state, &e).await {
-                    tracing::error!(run_id = self.run_id, error = %mark.detail, "could not record the failed run");
-                }
-            }
-        }
+    if !cancelled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("training run {run_id} is already {}", before.status),
+        ));
     }
-
-    /// The extension turns the run `running` once it holds the model's lock and fits.
-    async fn train(&self, state: &AppState) -> ApiResult<i32> {
-        let mut tx = db::begin_unbounded(&state.pool, &self.principal).await?;
-        let version: i32 =
-            sqlx::query_scalar("SELECT version FROM recsys.train($1, $2, $3, $4, run_id => $5)")
-                .bind(&self.model)
-                .bind(&self.algorithm)
-                .bind(&self.params)
-                .bind(self.activate)
-                .bind(self.run_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        Ok(version)
+    if before.status == "running" {
+        crate::trainers::interrupt(&state, run_id, &owner).await;
     }
-
-    async fn mark_failed(&self, state: &AppState, e: &ApiError) -> ApiResult<()> {
-        let mut error = e.detail.clone();
-        if let Some(h) = &e.hint {
-            error.push_str(" (hint: ");
-            error.push_str(h);
-            error.push(')');
-        }
-        let mut tx = db::begin(&state.pool, &self.principal).await?;
-        sqlx::query(
-            "UPDATE recsys.training_runs SET status = 'failed', error = $2, finished_at = now(), \
-               seconds = extract(epoch FROM now() - started_at) \
-             WHERE id = $1 AND status IN ('queued', 'running')",
-        )
-        .bind(self.run_id)
-        .bind(error)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
+    Ok(axum::Json(run))
 }
