@@ -215,18 +215,22 @@ $$;
 
 -- The REST sidecar's training queue lives in recsys.training_runs, so a run queued by a
 -- sidecar that stopped is picked up by another. Claims the next queued run fairly: from the
--- tenants with the fewest running trainings (below per_tenant), oldest first, never a second
--- run of a model that is training; it turns running, owned by this session.
+-- tenants with the fewest running trainings (below per_tenant), then the tenant served least
+-- recently (whose latest run to leave the queue is oldest), then the oldest run; never a
+-- second run of a model that is training. The run turns running, owned by this session.
 CREATE FUNCTION recsys.claim_training_run(per_tenant integer)
     RETURNS TABLE (run_id bigint, tenant_id text, model text, algorithm text, params jsonb,
-                   activate boolean)
+                   activate boolean, requested_by text)
     LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
     WITH running AS (
         SELECT r.tenant_id, r.model FROM recsys.training_runs r WHERE r.status = 'running'
     ), load AS (
-        SELECT q.tenant_id, (SELECT count(*) FROM running x
-                             WHERE x.tenant_id OPERATOR(pg_catalog.=) q.tenant_id) AS busy
+        SELECT q.tenant_id,
+               (SELECT count(*) FROM running x
+                WHERE x.tenant_id OPERATOR(pg_catalog.=) q.tenant_id) AS busy,
+               (SELECT max(s.id) FROM recsys.training_runs s
+                WHERE s.tenant_id OPERATOR(pg_catalog.=) q.tenant_id AND s.status <> 'queued') AS served
         FROM (SELECT DISTINCT r.tenant_id FROM recsys.training_runs r WHERE r.status = 'queued') q
     ), next AS (
         SELECT r.id FROM recsys.training_runs r
@@ -234,7 +238,7 @@ AS $$
         WHERE r.status = 'queued' AND l.busy < claim_training_run.per_tenant
           AND NOT EXISTS (SELECT 1 FROM running x WHERE x.tenant_id OPERATOR(pg_catalog.=) r.tenant_id
                                                     AND x.model = r.model)
-        ORDER BY l.busy, r.started_at, r.id
+        ORDER BY l.busy, l.served NULLS FIRST, r.started_at, r.id
         LIMIT 1
         FOR UPDATE OF r SKIP LOCKED
     )
@@ -243,7 +247,7 @@ AS $$
         owner_started = (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid())
     FROM next
     WHERE r.id = next.id
-    RETURNING r.id, r.tenant_id::text, r.model, r.algorithm, r.params, r.activate
+    RETURNING r.id, r.tenant_id::text, r.model, r.algorithm, r.params, r.activate, r.requested_by
 $$;
 
 -- Fails the unfinished runs whose responsible session is gone (the database restarted, the

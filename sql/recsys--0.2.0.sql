@@ -170,7 +170,7 @@ CREATE TABLE recsys.models (
 
 -- owner_pid and owner_started name the session responsible for an unfinished run (the
 -- trainer, or the sidecar that claimed it); recsys.fail_orphaned_runs() fails the runs whose
--- session is gone.
+-- session is gone. requested_by is whom a gateway queued the run for (its audit subject).
 CREATE TABLE recsys.training_runs (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tenant_id     recsys.tenant_name NOT NULL DEFAULT recsys.current_tenant(),
@@ -191,6 +191,7 @@ CREATE TABLE recsys.training_runs (
     activate      boolean NOT NULL DEFAULT true,
     owner_pid     integer,
     owner_started timestamptz,
+    requested_by  text DEFAULT recsys.current_subject(),
     UNIQUE (tenant_id, id)
 );
 CREATE INDEX training_runs_model ON recsys.training_runs (tenant_id, model, started_at DESC);
@@ -549,18 +550,22 @@ $$;
 
 -- The REST sidecar's training queue lives in recsys.training_runs, so a run queued by a
 -- sidecar that stopped is picked up by another. Claims the next queued run fairly: from the
--- tenants with the fewest running trainings (below per_tenant), oldest first, never a second
--- run of a model that is training; it turns running, owned by this session.
+-- tenants with the fewest running trainings (below per_tenant), then the tenant served least
+-- recently (whose latest run to leave the queue is oldest), then the oldest run; never a
+-- second run of a model that is training. The run turns running, owned by this session.
 CREATE FUNCTION recsys.claim_training_run(per_tenant integer)
     RETURNS TABLE (run_id bigint, tenant_id text, model text, algorithm text, params jsonb,
-                   activate boolean)
+                   activate boolean, requested_by text)
     LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
     WITH running AS (
         SELECT r.tenant_id, r.model FROM recsys.training_runs r WHERE r.status = 'running'
     ), load AS (
-        SELECT q.tenant_id, (SELECT count(*) FROM running x
-                             WHERE x.tenant_id OPERATOR(pg_catalog.=) q.tenant_id) AS busy
+        SELECT q.tenant_id,
+               (SELECT count(*) FROM running x
+                WHERE x.tenant_id OPERATOR(pg_catalog.=) q.tenant_id) AS busy,
+               (SELECT max(s.id) FROM recsys.training_runs s
+                WHERE s.tenant_id OPERATOR(pg_catalog.=) q.tenant_id AND s.status <> 'queued') AS served
         FROM (SELECT DISTINCT r.tenant_id FROM recsys.training_runs r WHERE r.status = 'queued') q
     ), next AS (
         SELECT r.id FROM recsys.training_runs r
@@ -568,7 +573,7 @@ AS $$
         WHERE r.status = 'queued' AND l.busy < claim_training_run.per_tenant
           AND NOT EXISTS (SELECT 1 FROM running x WHERE x.tenant_id OPERATOR(pg_catalog.=) r.tenant_id
                                                     AND x.model = r.model)
-        ORDER BY l.busy, r.started_at, r.id
+        ORDER BY l.busy, l.served NULLS FIRST, r.started_at, r.id
         LIMIT 1
         FOR UPDATE OF r SKIP LOCKED
     )
@@ -577,7 +582,7 @@ AS $$
         owner_started = (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid())
     FROM next
     WHERE r.id = next.id
-    RETURNING r.id, r.tenant_id::text, r.model, r.algorithm, r.params, r.activate
+    RETURNING r.id, r.tenant_id::text, r.model, r.algorithm, r.params, r.activate, r.requested_by
 $$;
 
 -- Fails the unfinished runs whose responsible session is gone (the database restarted, the
@@ -647,7 +652,7 @@ AS 'recsys-0.2.0', 'recommend_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/api/recommend.rs:94
+-- extension/src/api/recommend.rs:96
 -- recsys::api::recommend::similar_items
 CREATE  FUNCTION "similar_items"(
 	"item_id" TEXT, /* Option < & str > */
@@ -691,7 +696,7 @@ AS 'recsys-0.2.0', 'train_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:28
+-- extension/src/lib.rs:32
 -- finalize
 -- SPDX-License-Identifier: BUSL-1.1
 -- Function privileges, applied after every function exists (pgrx "finalize").

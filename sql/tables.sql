@@ -69,7 +69,7 @@ CREATE TABLE recsys.models (
 
 -- owner_pid and owner_started name the session responsible for an unfinished run (the
 -- trainer, or the sidecar that claimed it); recsys.fail_orphaned_runs() fails the runs whose
--- session is gone.
+-- session is gone. requested_by is whom a gateway queued the run for (its audit subject).
 CREATE TABLE recsys.training_runs (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tenant_id     recsys.tenant_name NOT NULL DEFAULT recsys.current_tenant(),
@@ -90,6 +90,7 @@ CREATE TABLE recsys.training_runs (
     activate      boolean NOT NULL DEFAULT true,
     owner_pid     integer,
     owner_started timestamptz,
+    requested_by  text DEFAULT recsys.current_subject(),
     UNIQUE (tenant_id, id)
 );
 CREATE INDEX training_runs_model ON recsys.training_runs (tenant_id, model, started_at DESC);

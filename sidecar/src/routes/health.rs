@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::AppState;
+use crate::{compat, AppState};
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -36,26 +36,21 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
-/// Readiness: the database answers and has the recsys extension.
+/// Readiness: the database answers and has a recsys extension this sidecar works with.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, body = Health),
               (status = 503, body = Problem, content_type = "application/problem+json")))]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
-    let version: Option<String> = sqlx::query_scalar(
-        "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'recsys'",
-    )
-    .fetch_optional(&state.pool)
-    .await
-    .map_err(|e| {
+    let status = compat::check(&state.pool).await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
         ApiError::unavailable("the database is unavailable")
     })?;
-    let version = version.ok_or_else(|| {
-        ApiError::unavailable("the recsys extension is not installed in this database")
-            .hint("CREATE EXTENSION recsys;")
-    })?;
-    Ok(Json(Health {
-        status: "ok".into(),
-        extension_version: Some(version),
-    }))
+    state.extension.set(status.clone());
+    match status {
+        compat::Status::Ready(version) => Ok(Json(Health {
+            status: "ok".into(),
+            extension_version: Some(version),
+        })),
+        other => Err(other.refusal().unwrap_or_else(ApiError::internal)),
+    }
 }
