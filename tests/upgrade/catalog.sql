@@ -6,7 +6,10 @@
 -- extension membership, dumped configuration, comments; the recsys roles.
 \pset format unaligned
 \pset tuples_only on
-WITH facts(fact) AS (
+WITH extension_roles(names) AS (
+    -- The roles the extension creates (logins such as the sidecar's are the DBA's).
+    VALUES (ARRAY['recsys_viewer', 'recsys_operator', 'recsys_admin', 'recsys_gateway', 'recsys_key_admin'])
+), facts(fact) AS (
     SELECT 'extension ' || e.extversion || ' relocatable=' || e.extrelocatable
     FROM pg_extension e WHERE e.extname = 'recsys'
   UNION ALL
@@ -85,10 +88,11 @@ WITH facts(fact) AS (
   UNION ALL
     SELECT pg_catalog.format('role %s login=%s inherit=%s super=%s bypassrls=%s', r.rolname,
                              r.rolcanlogin, r.rolinherit, r.rolsuper, r.rolbypassrls)
-    FROM pg_roles r WHERE r.rolname LIKE 'recsys\_%'
+    FROM pg_roles r, extension_roles WHERE r.rolname = ANY (extension_roles.names)
   UNION ALL
     SELECT 'membership ' || m.member::regrole::text || ' in ' || m.roleid::regrole::text
-    FROM pg_auth_members m
-    WHERE m.roleid::regrole::text LIKE 'recsys\_%' AND m.member::regrole::text LIKE 'recsys\_%'
+    FROM pg_auth_members m, extension_roles
+    WHERE m.roleid::regrole::text = ANY (extension_roles.names)
+      AND m.member::regrole::text = ANY (extension_roles.names)
 )
 SELECT fact FROM facts ORDER BY fact COLLATE "C";
