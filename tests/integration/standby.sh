@@ -11,7 +11,7 @@ login_role $DB it_standby_op acme recsys_operator
 load_generated $DB it_standby_op 300 100 3000 31
 pg -q -d $DB -U it_standby_op -c "SELECT * FROM recsys.train('m', 'itemknn')" >/dev/null 2>&1
 as_postgres rm -rf "$STANDBY"
-as_postgres "$PG_BIN/pg_basebackup" -h "$PGSOCK" -p "$PGPORT" -U postgres -D "$STANDBY" -R -X stream >/dev/null
+as_postgres "$PG_BIN/pg_basebackup" -h "$PGSOCK" -p "$PGPORT" -U postgres -D "$STANDBY" -R -X stream -c fast >/dev/null
 as_postgres "$PG_BIN/pg_ctl" -D "$STANDBY" -o "-p $SPORT" -l "$PGDIR/standby.log" -w start >/dev/null
 trap 'as_postgres "$PG_BIN/pg_ctl" -D "$STANDBY" -m fast stop >/dev/null 2>&1 || true' EXIT
 [ "$(q $DB -p $SPORT -c "SELECT pg_is_in_recovery()")" = t ] || fail "standby is not in recovery"

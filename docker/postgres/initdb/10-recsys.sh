@@ -9,8 +9,12 @@
 #   1. CREATE EXTENSION pg_cron (when this database is cron.database_name) and
 #      CREATE EXTENSION recsys.
 #   2. When RECSYS_SIDECAR_PASSWORD is set: the REST sidecar's login role
-#      (RECSYS_SIDECAR_USER, default recsys_sidecar), a gateway that picks the
-#      tenant per transaction (docs/how-to/tenants-and-roles.md).
+#      (RECSYS_SIDECAR_USER, default recsys_sidecar), as sidecar/setup.sql
+#      makes it: a gateway that picks the tenant per transaction, and a member
+#      of recsys_gateway only, which lets it switch to recsys_viewer, operator
+#      or admin per request without holding their rights. It cannot create
+#      API keys: a login with recsys_key_admin, or a superuser such as
+#      POSTGRES_USER, does (docs/how-to/rest-sidecar.md).
 #
 # An existing data directory is left alone: to run this again, remove the
 # volume (`make dev-clean` or `docker compose down -v`).
@@ -48,9 +52,10 @@ recsys_init() {
     # psql variables: quoted by psql (:'...' literal, :"..." identifier).
     "${psql[@]}" --set=sidecar_user="$sidecar_user" --set=sidecar_password="$RECSYS_SIDECAR_PASSWORD" <<'SQL'
 CREATE ROLE :"sidecar_user" LOGIN PASSWORD :'sidecar_password';
-GRANT recsys_admin, recsys_gateway TO :"sidecar_user";
+GRANT recsys_gateway TO :"sidecar_user";
 \o /dev/null
-SELECT recsys.add_gateway(:'sidecar_user');
+-- Quoted as CREATE ROLE quoted it: add_gateway resolves the name as a role.
+SELECT recsys.add_gateway(quote_ident(:'sidecar_user'));
 SQL
 }
 
