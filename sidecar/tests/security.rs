@@ -155,11 +155,12 @@ async fn a_flood_of_unknown_keys_is_refused_before_the_database() {
         let again = api.call("GET", "/v1/models", Some(&missing), None).await;
         assert_problem(&again, StatusCode::UNAUTHORIZED, "unauthorized");
     }
-    // Keys already verified keep working throughout (this one is cached as it is used).
+    // Keys already verified keep working throughout, also when their cache entry expires
+    // while the flood has used up every lookup.
     let api = Api::build(
         |c| {
             c.key_lookups_per_sec = 1;
-            c.key_cache_ttl = Duration::from_secs(60);
+            c.key_cache_ttl = Duration::from_millis(500);
         },
         None,
     )
@@ -173,11 +174,22 @@ async fn a_flood_of_unknown_keys_is_refused_before_the_database() {
         StatusCode::OK
     );
     for _ in 0..10 {
-        api.call("GET", "/v1/models", Some(&random_key()), None)
-            .await;
+        for _ in 0..3 {
+            api.call("GET", "/v1/models", Some(&random_key()), None)
+                .await;
+        }
         let r = api.call("GET", "/v1/models", Some(&valid), None).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // A wrong secret under a known prefix is refused without a lookup.
+    let mut wrong = valid.clone();
+    wrong.replace_range(50.., "XXXXXX");
+    assert_problem(
+        &api.call("GET", "/v1/models", Some(&wrong), None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
 }
 
 #[tokio::test]

@@ -3,11 +3,12 @@
 //! (238 bits). The database keeps a SHA-256 of the whole key, which is enough for a secret of
 //! that entropy; it is compared in constant time.
 //!
-//! Verified keys are cached for RECSYS_KEY_CACHE_SECS (at most until they expire), and
-//! forgotten at once when a revocation is announced (NOTIFY recsys_api_keys, see
-//! [`listen_for_revocations`]). Prefixes with no valid key are remembered for a minute, and
-//! lookups of prefixes in neither cache are rate-limited (RECSYS_KEY_LOOKUPS_PER_SEC) before
-//! any database call: random keys cannot take the connections valid requests need.
+//! Verified keys are cached for RECSYS_KEY_CACHE_SECS (at most until they expire), then
+//! looked up again when presented, and forgotten at once when a revocation is announced
+//! (NOTIFY recsys_api_keys, see [`listen_for_revocations`]). Prefixes with no valid key are
+//! remembered for a minute, and lookups of prefixes in neither cache are rate-limited
+//! (RECSYS_KEY_LOOKUPS_PER_SEC) before any database call: random keys cannot take the
+//! connections valid requests need, nor the lookups valid keys need.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -91,12 +92,17 @@ impl KeyStore {
         let prefix = prefix_of(key).ok_or_else(invalid)?;
         let presented = hash(key);
         let now = Instant::now();
-        let cached = read(&self.known)
-            .get(prefix)
-            .filter(|c| c.until > now)
-            .cloned();
+        let cached = read(&self.known).get(prefix).cloned();
         let entry = match cached {
-            Some(c) => c,
+            Some(c) if c.until > now => c,
+            // An expired entry still knows the key's hash (a key never changes, a revocation
+            // removes the entry): a wrong secret is refused without a lookup, the right one
+            // is looked up again without the limit, which only unknown prefixes face.
+            Some(c) if !bool::from(c.hash.ct_eq(&presented)) => return Err(invalid()),
+            Some(_) => self.lookup(prefix, now).await?.ok_or_else(|| {
+                remember(&self.unknown, prefix, now + UNKNOWN_TTL);
+                invalid()
+            })?,
             None => {
                 let known_unknown = lock(&self.unknown).get(prefix).is_some_and(|&t| t > now);
                 if known_unknown {
@@ -140,6 +146,7 @@ impl KeyStore {
             expires_at,
         }) = row
         else {
+            self.forget(prefix);
             return Ok(None);
         };
         let role = Role::parse(&role).ok_or_else(ApiError::internal)?;
