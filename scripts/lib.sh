@@ -185,6 +185,10 @@ CONF
         log "starting PostgreSQL $PG_VERSION on $PGSOCK port $PGPORT"
         as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGDIR/server.log" -w start >/dev/null
     fi
+    # pg_cron's launcher restarts every second, logging an error, while its database is missing.
+    if [ "$PG_VERSION" = 15 ] && [ "$(pg -qAt -d postgres -c "SELECT count(*) FROM pg_database WHERE datname = 'recsys_cron'")" = 0 ]; then
+        pg -q -d postgres -c "CREATE DATABASE recsys_cron"
+    fi
 }
 
 # Benchmarks: 2 GB of shared buffers, so the 3.5M-interaction tables are served from

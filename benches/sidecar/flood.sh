@@ -7,9 +7,9 @@
 # requests' latency percentiles and errors in both runs, and what the attack received.
 # Usage: benches/sidecar/flood.sh [USERS ITEMS INTERACTIONS] (default 20000 5000 300000)
 set -- "${1:-20000}" "${2:-5000}" "${3:-300000}"
-BENCH_NAME=flood
+BENCH_NAME=flood DURATION=${DURATION:-10}
 source "$(dirname "$0")/common.sh"
-VICTIMS=${VICTIMS:-4} ATTACKERS=${ATTACKERS:-16} PACE=${PACE:-80} DURATION=${DURATION:-10}
+VICTIMS=${VICTIMS:-4} ATTACKERS=${ATTACKERS:-16} PACE=${PACE:-80}
 
 cat >"$OUT/valid.lua" <<LUA
 wrk.headers["X-API-Key"] = "$KEY"
