@@ -52,7 +52,10 @@ fn options(config: &Config) -> Result<PgConnectOptions, sqlx::Error> {
     let timeout_ms = config.request_timeout.as_millis().to_string();
     Ok(PgConnectOptions::from_str(&config.database_url)?
         .application_name("recsys-sidecar")
-        .options([("statement_timeout", timeout_ms.as_str())]))
+        .options([
+            ("statement_timeout", timeout_ms.as_str()),
+            ("search_path", "pg_catalog,pg_temp"),
+        ]))
 }
 
 /// Begins a transaction as `principal`: `recsys.tenant`, `recsys.subject` and `role` are

@@ -169,7 +169,7 @@ pub async fn list_models(
     let mut tx = db::begin(&state.pool, &principal).await?;
     let models = sqlx::query_as(
         "SELECT name, algorithm, params::text AS params, active_version, created_at FROM recsys.models \
-         WHERE tenant_id = recsys.current_tenant() ORDER BY name",
+         WHERE tenant_id OPERATOR(pg_catalog.=) recsys.current_tenant() ORDER BY name",
     )
     .fetch_all(&mut *tx)
     .await?;

@@ -175,8 +175,8 @@ impl Api {
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     }
 
-    /// Starts training and polls the run until it finishes.
-    pub async fn train(&self, key: &str, model: &str, body: Value) -> Value {
+    /// Starts training; returns the run's URL (its `Location`).
+    pub async fn queue(&self, key: &str, model: &str, body: Value) -> String {
         let r = self
             .call(
                 "POST",
@@ -187,21 +187,32 @@ impl Api {
             .await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
         assert_eq!(r.body["status"], "queued");
-        let location = r.headers[header::LOCATION]
+        r.headers[header::LOCATION]
             .to_str()
             .expect("location")
-            .to_string();
+            .to_string()
+    }
+
+    /// Polls a run until `done` says so (60 s at most) and returns it.
+    pub async fn wait_run(&self, key: &str, run: &str, done: impl Fn(&Value) -> bool) -> Value {
         for _ in 0..600 {
-            let run = self.call("GET", &location, Some(key), None).await;
-            assert_eq!(run.status, StatusCode::OK, "{}", run.body);
-            if ["succeeded", "failed", "cancelled"]
-                .contains(&run.body["status"].as_str().unwrap_or(""))
-            {
-                return run.body;
+            let r = self.call("GET", run, Some(key), None).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            if done(&r.body) {
+                return r.body;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("training run {location} did not finish within 60 s");
+        panic!("{run} did not reach the awaited state within 60 s");
+    }
+
+    /// Starts training and polls the run until it finishes.
+    pub async fn train(&self, key: &str, model: &str, body: Value) -> Value {
+        let run = self.queue(key, model, body).await;
+        self.wait_run(key, &run, |r| {
+            ["succeeded", "failed", "cancelled"].contains(&r["status"].as_str().unwrap_or(""))
+        })
+        .await
     }
 }
 
