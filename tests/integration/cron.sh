@@ -4,8 +4,10 @@
 # and trains only its own tenant. pg_cron 1.4 schedules by the minute, so this waits up to ~70 s.
 source "$(dirname "$0")/common.sh"
 DB=recsys_cron   # must match cron.database_name in scripts/lib.sh
-recreate_db $DB
-pg -q -d $DB -c "SET client_min_messages = warning" -c "CREATE EXTENSION pg_cron" -c "CREATE EXTENSION recsys"
+# Emptied, not dropped: start_cluster creates it, and pg_cron's scheduler, connected to it,
+# does not come back once DROP DATABASE ... WITH (FORCE) has ended it.
+pg -q -d $DB -c "SET client_min_messages = warning" -c "DROP EXTENSION IF EXISTS pg_cron" \
+    -c "DROP EXTENSION IF EXISTS recsys CASCADE" -c "CREATE EXTENSION pg_cron" -c "CREATE EXTENSION recsys"
 login_role $DB it_cron_acme acme recsys_operator
 login_role $DB it_cron_globex globex recsys_operator
 pg -q -d $DB -c "GRANT USAGE ON SCHEMA cron TO it_cron_acme"
