@@ -204,7 +204,7 @@ ok "$FROM's \\copy export restores into a fresh $VERSION with every row and the 
 # And from this release on, pg_dump and a restore into a fresh install.
 "$PG_BIN/pg_dump" -h "$PGSOCK" -p "$PGPORT" -U postgres $DB >"$OUT/dump-after.sql"
 grep -q "^COPY recsys.interactions" "$OUT/dump-after.sql" || fail "pg_dump of $VERSION has no recsys rows"
-fresh -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+fresh -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 fresh -q -d $DB --single-transaction -f "$OUT/dump-after.sql" >"$OUT/restore.log" 2>&1 || fail "restore: $(tail -5 "$OUT/restore.log")"
 fresh -d $DB -f "$HERE/snapshot.sql" >"$OUT/restored.txt"
 pg -d $DB -f "$HERE/snapshot.sql" | diff - "$OUT/restored.txt" >"$OUT/restore.diff" || fail "the pg_dump restore differs: $OUT/restore.diff"
