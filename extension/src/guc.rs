@@ -4,6 +4,10 @@
 //! tenant cannot make a backend allocate what would take the server down for all of them.
 
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+use recsys_core::Interactions;
+
+use crate::cache;
+use crate::error::SqlResult;
 
 /// Memory one training or evaluation may need, by its estimate, before it starts.
 pub static MAX_TRAIN_MEMORY_MB: GucSetting<i32> =
@@ -46,8 +50,30 @@ pub fn init() {
     );
 }
 
-pub fn max_train_memory_mb() -> u64 {
-    MAX_TRAIN_MEMORY_MB.get().max(1) as u64
+/// Refuses work whose estimate exceeds `recsys.max_train_memory_mb` (53200 with a hint).
+pub fn check_memory(need: u64, what: &str) -> SqlResult<()> {
+    Ok(recsys_core::budget::check(
+        need,
+        MAX_TRAIN_MEMORY_MB.get().max(1) as u64,
+        what,
+        "recsys.max_train_memory_mb, which only a superuser can raise",
+    )?)
+}
+
+/// Refuses a fit of `algorithm` with (validated) `params` on `data` whose estimate, plus
+/// `extra` bytes the caller holds besides, exceeds `recsys.max_train_memory_mb`.
+pub fn check_training(
+    algorithm: &str,
+    params: &serde_json::Value,
+    data: &Interactions,
+    extra: u64,
+    what: &str,
+) -> SqlResult<()> {
+    let need = cache::registry(|r| {
+        r.get(algorithm)
+            .map(|a| recsys_core::budget::training_bytes(a, params, data))
+    })?;
+    check_memory(need.saturating_add(extra), what)
 }
 
 pub fn model_cache_bytes() -> usize {

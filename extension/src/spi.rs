@@ -16,6 +16,7 @@ use pgrx::{PgBuiltInOids, PgOid};
 use recsys_core::{Interactions, InteractionsBuilder};
 
 use crate::error::{SqlError, SqlResult};
+use crate::guc;
 
 /// Rows fetched per cursor round trip while loading interactions.
 const BATCH: i64 = 50_000;
@@ -44,14 +45,15 @@ pub fn select_one<T: FromDatum + IntoDatum>(
     })
 }
 
-/// All interactions of `tenant` as training data, calling `progress(builder)` after each
-/// batch (to report, to stop on a cancel, or to refuse data past a memory limit). Ids go straight from the fetched rows into the builder, which copies each distinct
+/// All interactions of `tenant` as training data, calling `progress(rows so far)` after each
+/// batch. Ids go straight from the fetched rows into the builder, which copies each distinct
 /// id once; one timestamp per interaction is kept only with `timestamps` (splits and
-/// time-aware algorithms), otherwise just their range.
+/// time-aware algorithms), otherwise just their range. Loading stops with 53200 once the
+/// data would need more than `recsys.max_train_memory_mb`.
 pub fn load_interactions(
     tenant: &str,
     timestamps: bool,
-    mut progress: impl FnMut(&InteractionsBuilder) -> SqlResult<()>,
+    mut progress: impl FnMut(u64),
 ) -> SqlResult<Interactions> {
     let mut builder = if timestamps {
         InteractionsBuilder::new()
@@ -77,7 +79,8 @@ pub fn load_interactions(
                     unix_seconds(required(row.get(4)?, "occurred_at")?)?,
                 )?;
             }
-            progress(&builder)?;
+            guc::check_memory(builder.peak_bytes(), "loading the interactions")?;
+            progress(builder.len() as u64);
         }
         Ok(())
     })?;

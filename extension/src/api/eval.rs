@@ -85,10 +85,8 @@ fn eval_impl(model: Option<&str>, k: Option<i32>, split: Option<JsonbText>) -> S
     let started = Instant::now();
     let (algorithm, params) = spi::model_definition(&tenant, model)?;
     // Splits by time need the timestamps, and every split goes through the same events.
-    let limit_mb = guc::max_train_memory_mb();
-    let data = spi::load_interactions(&tenant, true, |builder| {
+    let data = spi::load_interactions(&tenant, true, |_| {
         check_for_interrupts!();
-        super::train::check_memory(builder.peak_bytes(), limit_mb, "loading the interactions")
     })?;
     if data.nnz() == 0 {
         return Err(SqlError::no_data(format!(
@@ -97,19 +95,11 @@ fn eval_impl(model: Option<&str>, k: Option<i32>, split: Option<JsonbText>) -> S
     }
     let holdout = Holdout::split(&data, &strategy)?;
     // The split keeps the data and adds its two sides; then the fit on the train side.
-    let need = cache::registry(|r| {
-        r.get(&algorithm).and_then(|a| {
-            let params = a.validate(&params)?;
-            Ok(recsys_core::budget::training_bytes(
-                a,
-                &params,
-                &holdout.train,
-            ))
-        })
-    })?;
-    super::train::check_memory(
-        need.saturating_add(2 * data.matrix_bytes() as u64),
-        limit_mb,
+    guc::check_training(
+        &algorithm,
+        &params,
+        &holdout.train,
+        2 * data.matrix_bytes() as u64,
         &format!("evaluating {algorithm}"),
     )?;
     let on_progress = |_: recsys_core::Progress<'_>| {

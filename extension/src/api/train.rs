@@ -117,14 +117,11 @@ fn train_impl(
         notice!("recsys: marked {abandoned} abandoned run(s) of model \"{model}\" failed");
     }
 
-    let limit_mb = guc::max_train_memory_mb();
-    let data = spi::load_interactions(&tenant, reads_timestamps, |builder| {
+    let data = spi::load_interactions(&tenant, reads_timestamps, |n| {
         check_for_interrupts!();
-        let n = builder.len();
         if n >= 1_000_000 {
             notice!("recsys: loaded {n} interactions");
         }
-        check_memory(builder.peak_bytes(), limit_mb, "loading the interactions")
     })?;
     if data.nnz() == 0 {
         return Err(SqlError::no_data(format!("tenant \"{tenant}\" has no interactions to train on"))
@@ -137,11 +134,13 @@ fn train_impl(
         data.n_items()
     );
 
-    let need = cache::registry(|r| {
-        r.get(algorithm)
-            .map(|a| recsys_core::budget::training_bytes(a, &params, &data))
-    })?;
-    check_memory(need, limit_mb, &format!("training {algorithm}"))?;
+    guc::check_training(
+        algorithm,
+        &params,
+        &data,
+        0,
+        &format!("training {algorithm}"),
+    )?;
 
     if let Some(id) = queued_run {
         run_progress::publish(id, 0.0);
@@ -229,16 +228,6 @@ fn train_impl(
         interactions,
         seconds,
     ))
-}
-
-/// Refuses work whose estimate exceeds `recsys.max_train_memory_mb`.
-pub(super) fn check_memory(need: u64, limit_mb: u64, what: &str) -> SqlResult<()> {
-    Ok(recsys_core::budget::check(
-        need,
-        limit_mb,
-        what,
-        "recsys.max_train_memory_mb, which only a superuser can raise",
-    )?)
 }
 
 /// Writes the model row, the run's result, the new version, its activation and the audit row;
