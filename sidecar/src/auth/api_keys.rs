@@ -88,7 +88,6 @@ impl KeyStore {
     }
 
     pub async fn authenticate(&self, key: &str) -> Result<Principal, ApiError> {
-        let invalid = || ApiError::unauthorized("the API key is not valid, expired or was revoked");
         let prefix = prefix_of(key).ok_or_else(invalid)?;
         let presented = hash(key);
         let now = Instant::now();
@@ -99,10 +98,7 @@ impl KeyStore {
             // removes the entry): a wrong secret is refused without a lookup, the right one
             // is looked up again without the limit, which only unknown prefixes face.
             Some(c) if !bool::from(c.hash.ct_eq(&presented)) => return Err(invalid()),
-            Some(_) => self.lookup(prefix, now).await?.ok_or_else(|| {
-                remember(&self.unknown, prefix, now + UNKNOWN_TTL);
-                invalid()
-            })?,
+            Some(_) => self.lookup(prefix, now).await?,
             None => {
                 let known_unknown = lock(&self.unknown).get(prefix).is_some_and(|&t| t > now);
                 if known_unknown {
@@ -115,13 +111,7 @@ impl KeyStore {
                         wait,
                     ));
                 }
-                match self.lookup(prefix, now).await? {
-                    Some(v) => v,
-                    None => {
-                        remember(&self.unknown, prefix, now + UNKNOWN_TTL);
-                        return Err(invalid());
-                    }
-                }
+                self.lookup(prefix, now).await?
             }
         };
         if bool::from(entry.hash.ct_eq(&presented)) {
@@ -131,7 +121,9 @@ impl KeyStore {
         }
     }
 
-    async fn lookup(&self, prefix: &str, now: Instant) -> Result<Option<Verified>, ApiError> {
+    /// The valid key with this prefix, cached; one that is unknown, revoked or expired is
+    /// forgotten and remembered as unknown.
+    async fn lookup(&self, prefix: &str, now: Instant) -> Result<Verified, ApiError> {
         let row: Option<KeyRow> = sqlx::query_as(
             "SELECT id, key_hash, tenant_id, role, expires_at FROM recsys.api_key_lookup($1)",
         )
@@ -147,7 +139,8 @@ impl KeyStore {
         }) = row
         else {
             self.forget(prefix);
-            return Ok(None);
+            remember(&self.unknown, prefix, now + UNKNOWN_TTL);
+            return Err(invalid());
         };
         let role = Role::parse(&role).ok_or_else(ApiError::internal)?;
         let hash: [u8; 32] = stored.try_into().map_err(|_| ApiError::internal())?;
@@ -168,7 +161,7 @@ impl KeyStore {
             known.clear();
         }
         known.insert(prefix.to_string(), entry.clone());
-        Ok(Some(entry))
+        Ok(entry)
     }
 
     /// Forgets a revoked key's prefix.
@@ -180,6 +173,10 @@ impl KeyStore {
     pub fn forget_all(&self) {
         write(&self.known).clear();
     }
+}
+
+fn invalid() -> ApiError {
+    ApiError::unauthorized("the API key is not valid, expired or was revoked")
 }
 
 fn remember(unknown: &Mutex<HashMap<String, Instant>>, prefix: &str, until: Instant) {

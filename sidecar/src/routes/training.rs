@@ -192,7 +192,6 @@ pub async fn cancel_run(
     Path(run_id): Path<i64>,
 ) -> ApiResult<axum::Json<TrainingRun>> {
     let mut tx = db::begin(&state.pool, &principal).await?;
-    let before = fetch_run(&mut tx, run_id).await?;
     let cancelled: bool = sqlx::query_scalar("SELECT recsys.cancel_training($1)")
         .bind(run_id)
         .fetch_one(&mut *tx)
@@ -209,11 +208,10 @@ pub async fn cancel_run(
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "conflict",
-            format!("training run {run_id} is already {}", before.status),
+            format!("training run {run_id} is already {}", run.status),
         ));
     }
-    if before.status == "running" {
-        crate::trainers::interrupt(&state, run_id, &owner).await;
-    }
+    // A run that was still queued has no owner, and nothing to interrupt.
+    crate::trainers::interrupt(&state, run_id, &owner).await;
     Ok(axum::Json(run))
 }
