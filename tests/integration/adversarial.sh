@@ -32,10 +32,7 @@ wait $squatter 2>/dev/null || true
 pg -q -d $DB -U it_adv_globex -c "SELECT * FROM recsys.train('m', 'als', '{\"factors\": 64, \"iterations\": 200}')" \
     >/dev/null 2>&1 &
 trainer=$!
-for _ in $(seq 100); do
-    [ "$(q $DB -U it_adv_globex -c "SELECT count(*) FROM (SELECT 1 FROM recsys.models WHERE name = 'm' FOR UPDATE SKIP LOCKED) l")" = 0 ] && break
-    sleep 0.1
-done
+wait_model_locked $DB it_adv_globex m
 [ "$(q $DB -U it_adv_acme -c "SELECT pg_try_advisory_lock(hashtextextended('globex/m', 7077))")" = t ] \
     || fail "an advisory lock told acme that globex trains"
 [ "$(q $DB -U it_adv_acme -c "SELECT count(*) FROM (SELECT 1 FROM recsys.models WHERE tenant_id = 'globex' FOR UPDATE NOWAIT) l")" = 0 ] \

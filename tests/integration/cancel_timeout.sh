@@ -23,11 +23,7 @@ pass "statement_timeout stopped training after ${elapsed}s"
 pg -q -d $DB -U it_cancel_op -c "SELECT * FROM recsys.train('slow', 'als', '{\"factors\": 128, \"iterations\": 200}')" \
     >"$BUILD/it-cancel.out" 2>&1 &
 trainer=$!
-for _ in $(seq 50); do
-    pid=$(q $DB -c "SELECT pid FROM pg_stat_activity WHERE usename = 'it_cancel_op' AND query LIKE '%recsys.train%' AND state = 'active'")
-    [ -n "$pid" ] && break
-    sleep 0.1
-done
+pid=$(training_pid $DB it_cancel_op)
 [ -n "$pid" ] || fail "training backend not found"
 sleep 2
 start=$(date +%s.%N)

@@ -21,3 +21,21 @@ load_generated() { # db role users items interactions seed
         -c "\\copy s FROM '$file' WITH (FORMAT csv, DELIMITER E'\\t', HEADER true)" \
         -c "INSERT INTO recsys.interactions (event_id, user_id, item_id, occurred_at) SELECT user_id || '/' || item_id, user_id, item_id, to_timestamp(ts) FROM s ON CONFLICT DO NOTHING"
 }
+# The pid of the backend running a role's recsys.train, waiting up to 5 s for it to start.
+training_pid() { # db role
+    local pid
+    for _ in $(seq 100); do
+        pid=$(q "$1" -c "SELECT pid FROM pg_stat_activity WHERE usename = '$2' AND query LIKE '%recsys.train%' AND state = 'active'" 2>/dev/null)
+        [ -n "$pid" ] && break
+        sleep 0.05
+    done
+    echo "$pid"
+}
+# Waits up to 10 s until a training holds a model's lock: a row lock on its models row, which
+# another session of the tenant sees as a row it cannot lock.
+wait_model_locked() { # db role model
+    for _ in $(seq 100); do
+        [ "$(q "$1" -U "$2" -c "SELECT count(*) FROM (SELECT 1 FROM recsys.models WHERE name = '$3' FOR UPDATE SKIP LOCKED) l")" = 0 ] && return
+        sleep 0.1
+    done
+}

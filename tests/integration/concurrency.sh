@@ -13,12 +13,7 @@ pg -q -d $DB -U it_conc_op -c "SELECT * FROM recsys.train('m', 'itemknn')" >/dev
 pg -q -d $DB -U it_conc_op -c "SELECT * FROM recsys.train('m', 'als', '{\"factors\": 64, \"iterations\": 40}')" \
     >"$BUILD/it-conc-train.out" 2>&1 &
 trainer=$!
-# Wait until the first training holds the model's lock: a row lock on its models row, which
-# another session of the tenant sees as a row it cannot lock.
-for _ in $(seq 100); do
-    [ "$(q $DB -U it_conc_op -c "SELECT count(*) FROM (SELECT 1 FROM recsys.models WHERE name = 'm' FOR UPDATE SKIP LOCKED) l")" = 0 ] && break
-    sleep 0.1
-done
+wait_model_locked $DB it_conc_op m
 second=$(pg -q -d $DB -U it_conc_op -c "\\set VERBOSITY verbose" -c "SELECT * FROM recsys.train('m', 'itemknn')" 2>&1) \
     && fail "second training of the same model was not refused"
 echo "$second" | grep -q "55006" || fail "unexpected: $second"

@@ -31,12 +31,7 @@ for i in $(seq 20); do
     fi
     pg -q -d $DB -U it_crash_op -c "SET client_min_messages = warning" -c "$sql" >/dev/null 2>&1 &
     client=$!
-    pid=
-    for _ in $(seq 100); do
-        pid=$(q $DB -c "SELECT pid FROM pg_stat_activity WHERE usename = 'it_crash_op' AND query LIKE '%recsys.train%' AND state = 'active'" 2>/dev/null)
-        [ -n "$pid" ] && break
-        sleep 0.05
-    done
+    pid=$(training_pid $DB it_crash_op)
     [ -n "$pid" ] || fail "iteration $i: the training backend was not found"
     # Anywhere from loading to the last iterations.
     delay=$((RANDOM % 200))

@@ -24,13 +24,11 @@ FRESH_PORT=$PGPORT FRESH_DIR=$PGDIR
 fresh() { "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -h "$FRESH_DIR/sock" -p "$FRESH_PORT" -U postgres "$@"; }
 # The cluster that is upgraded. Its database is pg_cron's (cron.database_name, lib.sh).
 export RECSYS_PGDIR=$BUILD_ROOT/pg-upgrade RECSYS_PGPORT=5490
-source "$HERE/../../scripts/lib.sh"
+source "$HERE/../integration/common.sh"
 DB=recsys_cron
 OUT=$BUILD/upgrade
 passed=0
-ok() { echo "ok upgrade: $*" >&2; passed=$((passed + 1)); }
-fail() { echo "not ok upgrade: $*" >&2; exit 1; }
-q() { pg -qAt -d "$@"; }
+ok() { pass "$@"; passed=$((passed + 1)); }
 
 ensure_tools
 package=$(release_package "$FROM")
@@ -55,13 +53,11 @@ pg -q -d recsys_broken -c "CREATE EXTENSION recsys"
 [ "$(q $DB -c "SELECT extversion FROM pg_extension WHERE extname = 'recsys'")" = "$FROM" ] || fail "not $FROM"
 git -C "$ROOT" show "$(release_commit "$FROM"):sidecar/setup.sql" \
     | pg -q -d $DB >/dev/null
-"$ROOT/target/release/recsys" -q generate --users $((PER_TENANT / 20)) --items $((PER_TENANT / 50 + 50)) \
+"$RECSYS_BIN" -q generate --users $((PER_TENANT / 20)) --items $((PER_TENANT / 50 + 50)) \
     --interactions "$PER_TENANT" --seed 5 -o "$OUT/data.tsv" >/dev/null
 for t in acme globex initech; do
-    pg -q -d $DB -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS up_${t}_op, up_${t}_admin" \
-        -c "CREATE ROLE up_${t}_op LOGIN" -c "CREATE ROLE up_${t}_admin LOGIN" \
-        -c "GRANT recsys_operator TO up_${t}_op" -c "GRANT recsys_admin TO up_${t}_admin" \
-        -c "SELECT recsys.bind_role('up_${t}_op', '$t'), recsys.bind_role('up_${t}_admin', '$t')" >/dev/null
+    login_role $DB "up_${t}_op" $t recsys_operator
+    login_role $DB "up_${t}_admin" $t recsys_admin
     pg -q -d $DB -U "up_${t}_op" -c "SET client_min_messages = warning" \
         -c "CREATE TEMP TABLE s (user_id text, item_id text, ts bigint)" \
         -c "\\copy s FROM '$OUT/data.tsv' WITH (FORMAT csv, DELIMITER E'\\t', HEADER true)" \
