@@ -10,6 +10,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 use crate::error::ApiError;
+use crate::locks::{read, write};
 
 /// The oldest extension version whose SQL functions this sidecar calls.
 pub const MINIMUM: (u64, u64, u64) = (0, 2, 0);
@@ -87,11 +88,11 @@ impl Default for Extension {
 
 impl Extension {
     pub fn get(&self) -> Status {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+        read(&self.0).clone()
     }
 
     pub fn set(&self, status: Status) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = status;
+        *write(&self.0) = status;
     }
 
     /// Checks now and then every few seconds while not ready, every 30 s once ready (to

@@ -35,12 +35,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
         }
         let bytes = Bytes::from_request(request, state).await.map_err(|r| {
             if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    r.status(),
-                    "payload_too_large",
-                    "the body is larger than RECSYS_MAX_BODY_BYTES",
-                )
-                .hint("send smaller batches")
+                ApiError::payload_too_large()
             } else {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,

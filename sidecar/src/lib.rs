@@ -11,6 +11,7 @@ pub mod error;
 mod extract;
 pub mod json;
 mod limits;
+mod locks;
 pub mod observability;
 pub mod openapi;
 pub mod problems;

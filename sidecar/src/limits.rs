@@ -55,14 +55,7 @@ fn refusal(request: &Request, max_body: usize) -> Option<ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max_body as u64) {
-        return Some(
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the body is larger than RECSYS_MAX_BODY_BYTES",
-            )
-            .hint("send smaller batches"),
-        );
+        return Some(ApiError::payload_too_large());
     }
     None
 }

@@ -24,6 +24,14 @@ async fn admin_sql(api: &Api, sql: &str) {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
+/// The SQLSTATE of a database error ("" for any other error).
+fn sqlstate(e: &sqlx::Error) -> String {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .unwrap_or_default()
+        .into_owned()
+}
+
 fn status_is(status: &'static str) -> impl Fn(&Value) -> bool {
     move |run| run["status"] == status
 }
@@ -240,11 +248,7 @@ async fn the_sidecars_login_cannot_administer_keys() {
          VALUES ('abcdefghijkl', sha256('x'), 'any', 'admin')",
     ] {
         let e = sqlx::query(sql).execute(&api.pool).await.expect_err(sql);
-        let code = e
-            .as_database_error()
-            .and_then(|d| d.code())
-            .unwrap_or_default();
-        assert_eq!(code, "42501", "{sql}: {e}");
+        assert_eq!(sqlstate(&e), "42501", "{sql}: {e}");
     }
 }
 
@@ -279,11 +283,7 @@ async fn one_statement_calls_check_execute_as_the_request_role() {
         .await;
     admin_sql(&api, "REVOKE sidecar_test_noexec FROM recsys_gateway;").await;
     let e = result.expect_err("recommend ran for a role without EXECUTE");
-    let code = e
-        .as_database_error()
-        .and_then(|d| d.code())
-        .unwrap_or_default();
-    assert_eq!(code, "42501", "{e}");
+    assert_eq!(sqlstate(&e), "42501", "{e}");
 }
 
 #[tokio::test]

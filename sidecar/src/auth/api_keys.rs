@@ -22,6 +22,7 @@ use subtle::ConstantTimeEq;
 
 use super::{Principal, Role};
 use crate::error::ApiError;
+use crate::locks::{lock, read, write};
 use crate::rate::TokenBucket;
 
 pub(super) const PREFIX_LEN: usize = 12;
@@ -185,19 +186,6 @@ fn remember(unknown: &Mutex<HashMap<String, Instant>>, prefix: &str, until: Inst
         unknown.clear();
     }
     unknown.insert(prefix.to_string(), until);
-}
-
-// A panic elsewhere while holding a lock leaves the maps valid: use them anyway.
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|p| p.into_inner())
-}
-
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|p| p.into_inner())
-}
-
-fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    l.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Forgets revoked keys as their revocations are announced. While the listening connection is

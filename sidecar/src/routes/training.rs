@@ -161,14 +161,23 @@ pub async fn get_run(
     Path(run_id): Path<i64>,
 ) -> ApiResult<axum::Json<TrainingRun>> {
     let mut tx = db::begin(&state.pool, &principal).await?;
-    let run = fetch_run(&mut tx, run_id).await?;
+    let found = fetch_run(&mut tx, run_id).await?;
     tx.commit().await?;
-    Ok(axum::Json(run))
+    Ok(axum::Json(found.run))
 }
 
-async fn fetch_run(tx: &mut db::Tx, run_id: i64) -> ApiResult<TrainingRun> {
-    let run: Option<TrainingRun> = sqlx::query_as(&format!(
-        "SELECT {RUN_COLUMNS} FROM recsys.training_runs \
+/// A run and the session that trains it.
+#[derive(sqlx::FromRow)]
+struct OwnedRun {
+    #[sqlx(flatten)]
+    run: TrainingRun,
+    #[sqlx(flatten)]
+    owner: crate::trainers::Owner,
+}
+
+async fn fetch_run(tx: &mut db::Tx, run_id: i64) -> ApiResult<OwnedRun> {
+    let run: Option<OwnedRun> = sqlx::query_as(&format!(
+        "SELECT {RUN_COLUMNS}, owner_pid, owner_started FROM recsys.training_runs \
          WHERE id = $1 AND tenant_id OPERATOR(pg_catalog.=) recsys.current_tenant()"
     ))
     .bind(run_id)
@@ -196,13 +205,7 @@ pub async fn cancel_run(
         .bind(run_id)
         .fetch_one(&mut *tx)
         .await?;
-    let run = fetch_run(&mut tx, run_id).await?;
-    let owner: crate::trainers::Owner = sqlx::query_as(
-        "SELECT owner_pid, owner_started, finished_at FROM recsys.training_runs WHERE id = $1",
-    )
-    .bind(run_id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let OwnedRun { run, owner } = fetch_run(&mut tx, run_id).await?;
     tx.commit().await?;
     if !cancelled {
         return Err(ApiError::new(
