@@ -6,6 +6,7 @@ mod generate;
 mod heap;
 mod input;
 mod progress;
+mod training;
 mod tune;
 
 #[global_allocator]
@@ -15,17 +16,17 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use recsys_core::{FitContext, Interactions, RawInteraction, Registry, TrainedModel, UserQuery};
-use recsys_eval::{MetricSummary, Report, ReportRow, SplitStrategy};
+use recsys_core::{Interactions, RawInteraction, Registry, TrainedModel, UserQuery};
+use recsys_eval::SplitStrategy;
 use serde_json::{Map, Value};
 
 use crate::error::CliError;
 use crate::input::{read_interactions, read_raw, read_rows, Columns};
 use crate::progress::Bars;
+use crate::training::Trainer;
 use recsys_core::offline::{events_of, Holdout};
 
 #[derive(Parser)]
@@ -275,12 +276,16 @@ struct GenerateArgs {
 fn main() {
     let cli = Cli::parse();
     let bars = Bars::new(cli.quiet);
-    MAX_MEMORY_MB.get_or_init(|| cli.max_memory_mb);
+    let trainer = || Trainer {
+        registry: Registry::builtin(),
+        bars: &bars,
+        max_memory_mb: cli.max_memory_mb,
+    };
     let result = match cli.command {
-        Command::Train(a) => train(a, &bars),
+        Command::Train(a) => training::train(a, &trainer()),
         Command::Recommend(a) => recommend(a, &bars),
-        Command::Eval(a) => eval(a, &bars),
-        Command::Tune(a) => tune(a, &bars),
+        Command::Eval(a) => training::eval(a, &trainer()),
+        Command::Tune(a) => training::tune(a, &trainer()),
         Command::Split(a) => split(a, &bars),
         Command::Score(a) => score(a, &bars),
         Command::Generate(a) => generate_data(a),
@@ -343,96 +348,10 @@ fn parse_params(text: &str) -> Result<Map<String, Value>, CliError> {
     }
 }
 
-/// `--max-memory-mb`, set once from the command line.
-static MAX_MEMORY_MB: OnceLock<u64> = OnceLock::new();
-
-/// Trains after checking the memory estimate against `--max-memory-mb`.
-fn fit(
-    registry: &Registry,
-    algorithm: &str,
-    params: &Value,
-    data: &Interactions,
-    bars: &Bars,
-) -> Result<TrainedModel, CliError> {
-    let algo = registry.get(algorithm)?;
-    let need = recsys_core::budget::training_bytes(algo, &algo.validate(params)?, data);
-    let limit = *MAX_MEMORY_MB.get_or_init(|| recsys_core::budget::DEFAULT_LIMIT_MB);
-    recsys_core::budget::check(
-        need,
-        limit,
-        &format!("training {algorithm}"),
-        "--max-memory-mb",
-    )?;
-    let bar = bars.training(algorithm);
-    let on_progress = |p: recsys_core::Progress<'_>| {
-        progress::update(&bar, p);
-        Ok(())
-    };
-    let model = TrainedModel::train(
-        registry,
-        algorithm,
-        params,
-        data,
-        &FitContext {
-            on_progress: &on_progress,
-        },
-    );
-    bar.finish_and_clear();
-    Ok(model?)
-}
-
 fn create(path: &Path) -> Result<BufWriter<File>, CliError> {
     Ok(BufWriter::new(File::create(path).map_err(|e| {
         CliError::io(&format!("cannot create {}", path.display()), e)
     })?))
-}
-
-const MIB: f64 = (1 << 20) as f64;
-
-fn train(a: TrainArgs, bars: &Bars) -> Result<(), CliError> {
-    let registry = Registry::builtin();
-    let algorithm = registry.get(&a.algorithm)?;
-    let params = Value::Object(parse_params(&a.params)?);
-    let timestamps = algorithm.reads_timestamps(&algorithm.validate(&params)?);
-    let data = read(&a.input, timestamps, bars)?;
-    let model = fit(&registry, &a.algorithm, &params, &data, bars)?;
-    let mut summary = serde_json::json!({
-        "model": a.output,
-        "algorithm": model.algorithm(),
-        "params": model.manifest.params,
-        "users": data.n_users(),
-        "items": data.n_items(),
-        "interactions": data.nnz(),
-        "fit_seconds": model.manifest.metrics.get("fit_seconds"),
-        "data_mib": data.matrix_bytes() as f64 / MIB,
-        "ids_mib": (data.users.heap_bytes() + data.items.heap_bytes()) as f64 / MIB,
-    });
-    // Done with the data and the model: free the one and move the other into the files, so
-    // saving needs no second copy of either.
-    drop(data);
-    model.into_dir(&a.output)?;
-    summary["model_mib"] = (dir_bytes(&a.output) as f64 / MIB).into();
-    summary["peak_heap_mib"] = (heap::peak_bytes() as f64 / MIB).into();
-    if let Some(rss) = heap::peak_rss_bytes() {
-        summary["peak_rss_mib"] = (rss as f64 / MIB).into();
-    }
-    println!("{summary}");
-    Ok(())
-}
-
-/// Total size of the regular files under `dir`.
-fn dir_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 fn recommend(a: RecommendArgs, bars: &Bars) -> Result<(), CliError> {
@@ -497,177 +416,6 @@ fn recommend(a: RecommendArgs, bars: &Bars) -> Result<(), CliError> {
         let summary =
             serde_json::json!({"users": users.len(), "fallbacks": fallbacks, "seconds": seconds});
         eprintln!("{summary}");
-    }
-    Ok(())
-}
-
-fn params_by_algorithm(
-    pairs: &[String],
-    algorithms: &[String],
-) -> Result<HashMap<String, Value>, CliError> {
-    let mut out = HashMap::new();
-    for pair in pairs {
-        let (name, json) = pair.split_once('=').ok_or_else(|| {
-            CliError::Input(format!(
-                "--params \"{pair}\" must look like als='{{\"factors\": 32}}'"
-            ))
-        })?;
-        if !algorithms.iter().any(|a| a == name) {
-            return Err(CliError::Input(format!(
-                "--params for \"{name}\", which is not in --algorithms"
-            )));
-        }
-        out.insert(name.to_string(), Value::Object(parse_params(json)?));
-    }
-    Ok(out)
-}
-
-fn eval(a: EvalArgs, bars: &Bars) -> Result<(), CliError> {
-    let registry = Registry::builtin();
-    for name in &a.algorithms {
-        registry.get(name)?;
-    }
-    recsys_core::trained::check_k(a.k)?;
-    let params = params_by_algorithm(&a.params, &a.algorithms)?;
-    let strategy = a.split.strategy()?;
-    let prepared = Holdout::split(&read(&a.input, true, bars)?, &strategy)?;
-    let mut rows = Vec::new();
-    for name in &a.algorithms {
-        let p = params.get(name).cloned().unwrap_or(Value::Null);
-        let (model, recommend_seconds, metrics) =
-            fit_and_score(&registry, name, &p, &prepared, a.k, !a.no_diversity, bars)?;
-        rows.push(ReportRow {
-            algorithm: name.clone(),
-            params: model.manifest.params.clone(),
-            fit_seconds: fit_seconds(&model),
-            recommend_seconds,
-            metrics,
-        });
-    }
-    let report = Report {
-        title: "recsys evaluation".into(),
-        dataset: a.input.input.display().to_string(),
-        split: strategy.describe(),
-        train_events: prepared.train_events.len(),
-        test_events: prepared.test_events.len(),
-        rows,
-    };
-    print!("{}", report.to_markdown());
-    for (path, text) in [
-        (&a.html, report.to_html()),
-        (&a.markdown, report.to_markdown()),
-        (&a.json, report.to_json()),
-    ] {
-        if let Some(path) = path {
-            std::fs::write(path, text)
-                .map_err(|e| CliError::io(&format!("cannot write {}", path.display()), e))?;
-        }
-    }
-    Ok(())
-}
-
-/// Trains on the holdout's train side and scores the test users' top `k`; returns the model,
-/// the seconds recommending took and the metrics.
-fn fit_and_score(
-    registry: &Registry,
-    algorithm: &str,
-    params: &Value,
-    prepared: &Holdout,
-    k: usize,
-    diversity: bool,
-    bars: &Bars,
-) -> Result<(TrainedModel, f64, MetricSummary), CliError> {
-    let model = fit(registry, algorithm, params, &prepared.train, bars)?;
-    let (lists, recommend_seconds) = prepared.recommend_test_users(&model, k)?;
-    let metrics = prepared.score(&lists, k, diversity)?;
-    Ok((model, recommend_seconds, metrics))
-}
-
-fn fit_seconds(model: &TrainedModel) -> f64 {
-    model
-        .manifest
-        .metrics
-        .get("fit_seconds")
-        .and_then(Value::as_f64)
-        .unwrap_or(0.0)
-}
-
-fn tune(a: TuneArgs, bars: &Bars) -> Result<(), CliError> {
-    let registry = Registry::builtin();
-    let algorithm = registry.get(&a.algorithm)?;
-    recsys_core::trained::check_k(a.k)?;
-    let axes = if a.grid.is_empty() {
-        tune::default_grid(&a.algorithm)?
-    } else {
-        a.grid
-            .iter()
-            .map(|g| tune::parse_axis(g))
-            .collect::<Result<_, _>>()?
-    };
-    let candidates = tune::candidates(&parse_params(&a.params)?, &axes)?;
-    // Every candidate is checked before the first is trained, so a bad value fails at once.
-    for c in &candidates {
-        algorithm.validate(c)?;
-    }
-    let strategy = a.split.strategy()?;
-    let prepared = Holdout::split(&read(&a.input, true, bars)?, &strategy)?;
-    let (_, _, baseline) = fit_and_score(
-        &registry,
-        "popularity",
-        &Value::Null,
-        &prepared,
-        a.k,
-        false,
-        bars,
-    )?;
-    let total = candidates.len();
-    let mut trials = Vec::with_capacity(total);
-    for (n, params) in candidates.into_iter().enumerate() {
-        let grid: Map<String, Value> = axes
-            .iter()
-            .map(|x| (x.name.clone(), params[&x.name].clone()))
-            .collect();
-        if !bars.is_quiet() {
-            eprintln!(
-                "[{}/{total}] {} {}",
-                n + 1,
-                a.algorithm,
-                Value::Object(grid.clone())
-            );
-        }
-        let (model, _, metrics) = fit_and_score(
-            &registry,
-            &a.algorithm,
-            &params,
-            &prepared,
-            a.k,
-            false,
-            bars,
-        )?;
-        trials.push(tune::Trial {
-            grid,
-            fit_seconds: fit_seconds(&model),
-            params: model.manifest.params.clone(),
-            metrics,
-        });
-    }
-    let mut outcome = tune::Outcome {
-        algorithm: a.algorithm.clone(),
-        dataset: a.input.input.display().to_string(),
-        split: strategy.describe(),
-        train_events: prepared.train_events.len(),
-        test_events: prepared.test_events.len(),
-        k: a.k,
-        baseline,
-        trials,
-    };
-    outcome.rank();
-    print!("{}", outcome.to_markdown(&axes));
-    if let Some(path) = &a.json {
-        let text = serde_json::to_string_pretty(&outcome)
-            .map_err(|e| CliError::Io(format!("cannot encode the results: {e}")))?;
-        std::fs::write(path, text)
-            .map_err(|e| CliError::io(&format!("cannot write {}", path.display()), e))?;
     }
     Ok(())
 }
