@@ -6,6 +6,7 @@
 
 pub mod api_keys;
 mod claims;
+mod jwk;
 pub mod key_admin;
 pub mod oidc;
 
