@@ -4,7 +4,7 @@
 
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use recsys_core::CoreError;
+use recsys_core::{CoreError, ErrorKind};
 use recsys_eval::EvalError;
 
 #[derive(Debug)]
@@ -62,42 +62,52 @@ pub fn run<T>(f: impl FnOnce() -> SqlResult<T>) -> T {
     f().unwrap_or_else(|e| e.raise())
 }
 
+/// The SQLSTATE of the core's classification ([`recsys_core::ErrorKind::sqlstate`]), encoded
+/// as PostgreSQL's `MAKE_SQLSTATE` does.
+fn sqlstate(kind: ErrorKind) -> PgSqlErrorCode {
+    let code = kind
+        .sqlstate()
+        .bytes()
+        .enumerate()
+        .fold(0i32, |acc, (i, c)| {
+            acc + (((i32::from(c) - i32::from(b'0')) & 0x3F) << (6 * i))
+        });
+    PgSqlErrorCode::from(code)
+}
+
+/// The SQLSTATE comes from the core's kind; the hints, which name SQL, are this layer's.
 impl From<CoreError> for SqlError {
     fn from(e: CoreError) -> Self {
-        use PgSqlErrorCode as C;
-        let message = e.to_string();
+        let error = SqlError::new(sqlstate(e.kind()), e.to_string());
         match e {
             CoreError::InvalidParameter { .. } => {
-                SqlError::invalid(message).hint("SELECT * FROM recsys.algorithms() lists every parameter with its default")
+                error.hint("SELECT * FROM recsys.algorithms() lists every parameter with its default")
             }
-            CoreError::UnknownAlgorithm(_) => SqlError::invalid(message).hint(format!(
+            CoreError::UnknownAlgorithm(_) => error.hint(format!(
                 "choose one of: {}",
                 recsys_core::Registry::builtin().names().join(", ")
             )),
-            CoreError::InvalidInput(_) => SqlError::new(C::ERRCODE_DATA_EXCEPTION, message),
-            CoreError::NotEnoughData(_) => SqlError::no_data(message)
+            CoreError::NotEnoughData(_) => error
                 .hint("insert interactions first: INSERT INTO recsys.interactions (user_id, item_id) VALUES (...)"),
-            CoreError::TooLarge(_) => SqlError::new(C::ERRCODE_OUT_OF_MEMORY, message).hint(
+            CoreError::TooLarge(_) => error.hint(
                 "use less data or smaller parameters, or ask a superuser to raise recsys.max_train_memory_mb",
             ),
-            CoreError::Artifact(_) => SqlError::new(C::ERRCODE_DATA_CORRUPTED, message)
-                .hint("retrain the model: SELECT * FROM recsys.train(...)"),
-            CoreError::Incompatible(_) => SqlError::new(C::ERRCODE_FEATURE_NOT_SUPPORTED, message)
+            CoreError::Artifact(_) => error.hint("retrain the model: SELECT * FROM recsys.train(...)"),
+            CoreError::Incompatible(_) => error
                 .hint("a newer recsys wrote it: update the extension (ALTER EXTENSION recsys UPDATE), or activate another version"),
-            CoreError::Cancelled => SqlError::new(C::ERRCODE_QUERY_CANCELED, message),
-            CoreError::Io(_) => SqlError::new(C::ERRCODE_IO_ERROR, message),
-            CoreError::Eval(e) => e.into(),
+            CoreError::Eval(EvalError::EmptyData(_)) => error
+                .hint("the split left no train or no test interactions: with random_holdout or leave_last_out users need at least min_user_items distinct items; with time_cut there must be interactions on both sides of the cut"),
+            CoreError::InvalidInput(_)
+            | CoreError::Cancelled
+            | CoreError::Io(_)
+            | CoreError::Eval(EvalError::InvalidParameter { .. }) => error,
         }
     }
 }
 
 impl From<EvalError> for SqlError {
     fn from(e: EvalError) -> Self {
-        match e {
-            EvalError::InvalidParameter { .. } => SqlError::invalid(e.to_string()),
-            EvalError::EmptyData(_) => SqlError::no_data(e.to_string())
-                .hint("the split left no train or no test interactions: with random_holdout or leave_last_out users need at least min_user_items distinct items; with time_cut there must be interactions on both sides of the cut"),
-        }
+        CoreError::from(e).into()
     }
 }
 

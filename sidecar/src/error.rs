@@ -137,62 +137,72 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// SQLSTATE → HTTP. Messages of the recsys functions are written for users and pass through;
-/// for the rest (constraint violations, connection failures) a generic sentence does.
+impl ApiError {
+    /// SQLSTATE → HTTP. Messages of the recsys functions are written for users and pass
+    /// through; for the rest (constraint violations, connection failures) a generic sentence
+    /// does. The recsys functions' SQLSTATEs come from the core's `ErrorKind`; the table test
+    /// below holds every kind's exit code, SQLSTATE and status side by side.
+    pub fn from_database(code: &str, message: &str, hint: Option<String>) -> Self {
+        use StatusCode as S;
+        let passed = |status, name| {
+            let err = ApiError::new(status, name, message);
+            match &hint {
+                Some(h) => err.hint(h.clone()),
+                None => err,
+            }
+        };
+        match code {
+            "22004" | "22023" | "22P02" | "22P05" | "22003" | "22001" | "2201B" => {
+                passed(S::UNPROCESSABLE_ENTITY, "invalid_parameter")
+            }
+            "54000" => passed(S::UNPROCESSABLE_ENTITY, "too_large"),
+            // The extension's memory limit; PostgreSQL's own 53200 is the server's state.
+            "53200" if message.starts_with("too large:") => {
+                passed(S::UNPROCESSABLE_ENTITY, "too_large")
+            }
+            // A stored model the extension cannot read: its message says which and why.
+            "XX001" => passed(S::INTERNAL_SERVER_ERROR, "corrupt_artifact"),
+            "0A000" if message.starts_with("incompatible model artifact") => {
+                passed(S::CONFLICT, "incompatible_artifact")
+            }
+            c if c.starts_with("22") => passed(S::UNPROCESSABLE_ENTITY, "invalid_parameter"),
+            "23505" => ApiError::new(S::CONFLICT, "conflict", "the object already exists"),
+            c if c.starts_with("23") => ApiError::invalid(
+                "a value was refused by a database constraint (an id too long or empty, a weight not above zero, an attribute that is not an object)",
+            ),
+            // PostgreSQL names the table or function; the caller only needs the rule.
+            "42501" => ApiError::new(S::FORBIDDEN, "forbidden", "this credential's role does not permit this operation")
+                .hint("viewers read and get recommendations; operators also ingest, train and evaluate; admins also activate versions"),
+            "P0002" => passed(S::NOT_FOUND, "not_found"),
+            "55006" | "55000" | "40001" | "40P01" => passed(S::CONFLICT, "conflict"),
+            "57014" => passed(S::GATEWAY_TIMEOUT, "timeout").hint(
+                "the operation took longer than RECSYS_REQUEST_TIMEOUT_SECS; retry, or use fewer data",
+            ),
+            "25006" => passed(S::SERVICE_UNAVAILABLE, "read_only"),
+            c if c.starts_with("53") => passed(S::SERVICE_UNAVAILABLE, "insufficient_resources"),
+            c if c.starts_with("08") || c.starts_with("57P") => {
+                ApiError::unavailable("the database is unavailable; retry later")
+            }
+            _ => {
+                tracing::error!(sqlstate = %code, error = %message, "unmapped database error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        use StatusCode as S;
         match &e {
             sqlx::Error::Database(db) => {
-                let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-                let message = db.message().to_string();
                 let hint = db
                     .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
                     .and_then(|pg| pg.hint().map(str::to_string));
-                let passed = |status, name| {
-                    let err = ApiError::new(status, name, message.clone());
-                    match &hint {
-                        Some(h) => err.hint(h.clone()),
-                        None => err,
-                    }
-                };
-                match code.as_str() {
-                    "22004" | "22023" | "22P02" | "22P05" | "22003" | "22001" | "2201B" => {
-                        passed(S::UNPROCESSABLE_ENTITY, "invalid_parameter")
-                    }
-                    "54000" => passed(S::UNPROCESSABLE_ENTITY, "too_large"),
-                    // The extension's memory limit; PostgreSQL's own 53200 is the server's state.
-                    "53200" if message.starts_with("too large:") => {
-                        passed(S::UNPROCESSABLE_ENTITY, "too_large")
-                    }
-                    // A stored model the extension cannot read: its message says which and why.
-                    "XX001" => passed(S::INTERNAL_SERVER_ERROR, "corrupt_artifact"),
-                    "0A000" if message.starts_with("incompatible model artifact") => {
-                        passed(S::CONFLICT, "incompatible_artifact")
-                    }
-                    c if c.starts_with("22") => passed(S::UNPROCESSABLE_ENTITY, "invalid_parameter"),
-                    "23505" => ApiError::new(S::CONFLICT, "conflict", "the object already exists"),
-                    c if c.starts_with("23") => ApiError::invalid(
-                        "a value was refused by a database constraint (an id too long or empty, a weight not above zero, an attribute that is not an object)",
-                    ),
-                    // PostgreSQL names the table or function; the caller only needs the rule.
-                    "42501" => ApiError::new(S::FORBIDDEN, "forbidden", "this credential's role does not permit this operation")
-                        .hint("viewers read and get recommendations; operators also ingest, train and evaluate; admins also activate versions"),
-                    "P0002" => passed(S::NOT_FOUND, "not_found"),
-                    "55006" | "55000" | "40001" | "40P01" => passed(S::CONFLICT, "conflict"),
-                    "57014" => passed(S::GATEWAY_TIMEOUT, "timeout").hint(
-                        "the operation took longer than RECSYS_REQUEST_TIMEOUT_SECS; retry, or use fewer data",
-                    ),
-                    "25006" => passed(S::SERVICE_UNAVAILABLE, "read_only"),
-                    c if c.starts_with("53") => passed(S::SERVICE_UNAVAILABLE, "insufficient_resources"),
-                    c if c.starts_with("08") || c.starts_with("57P") => {
-                        ApiError::unavailable("the database is unavailable; retry later")
-                    }
-                    _ => {
-                        tracing::error!(sqlstate = %code, error = %message, "unmapped database error");
-                        ApiError::internal()
-                    }
-                }
+                ApiError::from_database(
+                    db.code().as_deref().unwrap_or_default(),
+                    db.message(),
+                    hint,
+                )
             }
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 tracing::warn!(error = %e, "database unavailable");
@@ -221,6 +231,68 @@ impl From<PathRejection> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use recsys_core::{CoreError, ErrorKind};
+
+    /// One error of each kind, as the core raises it (its message is what the extension sends).
+    fn sample(kind: ErrorKind) -> CoreError {
+        match kind {
+            ErrorKind::InvalidArgument => CoreError::param("factors", "must be between 1 and 1024"),
+            ErrorKind::InvalidInput => CoreError::InvalidInput("weight is NaN".into()),
+            ErrorKind::NoData => CoreError::NotEnoughData("no interactions".into()),
+            ErrorKind::TooLarge => CoreError::TooLarge("ease needs about 9 GiB".into()),
+            ErrorKind::Corrupt => CoreError::Artifact("blob \"weights\" fails its checksum".into()),
+            ErrorKind::Incompatible => CoreError::Incompatible("format version 9".into()),
+            ErrorKind::Cancelled => CoreError::Cancelled,
+            ErrorKind::Io => CoreError::Io(std::io::Error::other("disk full")),
+        }
+    }
+
+    /// Every kind's CLI exit code, SQLSTATE and HTTP status in one table, so that no surface
+    /// drifts from the others.
+    #[test]
+    fn every_error_kind_has_one_exit_code_sqlstate_and_status() {
+        let table = [
+            (
+                ErrorKind::InvalidArgument,
+                2,
+                "22023",
+                422,
+                "invalid_parameter",
+            ),
+            (
+                ErrorKind::InvalidInput,
+                2,
+                "22000",
+                422,
+                "invalid_parameter",
+            ),
+            (ErrorKind::NoData, 2, "P0002", 404, "not_found"),
+            (ErrorKind::TooLarge, 2, "53200", 422, "too_large"),
+            (ErrorKind::Corrupt, 1, "XX001", 500, "corrupt_artifact"),
+            (
+                ErrorKind::Incompatible,
+                1,
+                "0A000",
+                409,
+                "incompatible_artifact",
+            ),
+            (ErrorKind::Cancelled, 1, "57014", 504, "timeout"),
+            (ErrorKind::Io, 1, "58030", 500, "internal"),
+        ];
+        assert_eq!(
+            table.map(|row| row.0),
+            ErrorKind::ALL,
+            "one row per kind, in ErrorKind::ALL's order"
+        );
+        for (kind, exit_code, sqlstate, status, code) in table {
+            let error = sample(kind);
+            assert_eq!(error.kind(), kind);
+            assert_eq!(kind.exit_code(), exit_code, "{kind:?}");
+            assert_eq!(kind.sqlstate(), sqlstate, "{kind:?}");
+            let api = ApiError::from_database(sqlstate, &error.to_string(), None);
+            assert_eq!((api.status.as_u16(), api.code), (status, code), "{kind:?}");
+        }
+    }
 
     #[test]
     fn problem_type_ends_with_code() {

@@ -38,7 +38,91 @@ pub enum CoreError {
     Io(#[from] std::io::Error),
 }
 
+/// What went wrong, as every surface tells its caller: each kind has one CLI exit code and one
+/// SQLSTATE here, and the sidecar maps those SQLSTATEs to one HTTP status (its `error.rs`,
+/// whose table test covers every kind). Adding a kind fails to compile until every surface
+/// says what it means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A parameter or argument the caller can fix.
+    InvalidArgument,
+    /// A malformed input record.
+    InvalidInput,
+    /// The data needed is not there.
+    NoData,
+    /// Over a memory limit.
+    TooLarge,
+    /// A stored model that fails its checks.
+    Corrupt,
+    /// A stored model another release or build wrote.
+    Incompatible,
+    /// Stopped on request.
+    Cancelled,
+    /// The operating system refused a read or a write.
+    Io,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::InvalidArgument,
+        ErrorKind::InvalidInput,
+        ErrorKind::NoData,
+        ErrorKind::TooLarge,
+        ErrorKind::Corrupt,
+        ErrorKind::Incompatible,
+        ErrorKind::Cancelled,
+        ErrorKind::Io,
+    ];
+
+    /// The CLI's exit code: 2 when the command or its input is what must change, 1 when a
+    /// model directory is refused or the system failed.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorKind::InvalidArgument
+            | ErrorKind::InvalidInput
+            | ErrorKind::NoData
+            | ErrorKind::TooLarge => 2,
+            ErrorKind::Corrupt | ErrorKind::Incompatible | ErrorKind::Cancelled | ErrorKind::Io => {
+                1
+            }
+        }
+    }
+
+    /// The SQLSTATE the extension raises.
+    pub fn sqlstate(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "22023",
+            ErrorKind::InvalidInput => "22000",
+            ErrorKind::NoData => "P0002",
+            ErrorKind::TooLarge => "53200",
+            ErrorKind::Corrupt => "XX001",
+            ErrorKind::Incompatible => "0A000",
+            ErrorKind::Cancelled => "57014",
+            ErrorKind::Io => "58030",
+        }
+    }
+}
+
 impl CoreError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            CoreError::InvalidParameter { .. } | CoreError::UnknownAlgorithm(_) => {
+                ErrorKind::InvalidArgument
+            }
+            CoreError::InvalidInput(_) => ErrorKind::InvalidInput,
+            CoreError::NotEnoughData(_) => ErrorKind::NoData,
+            CoreError::TooLarge(_) => ErrorKind::TooLarge,
+            CoreError::Artifact(_) => ErrorKind::Corrupt,
+            CoreError::Incompatible(_) => ErrorKind::Incompatible,
+            CoreError::Cancelled => ErrorKind::Cancelled,
+            CoreError::Io(_) => ErrorKind::Io,
+            CoreError::Eval(recsys_eval::EvalError::InvalidParameter { .. }) => {
+                ErrorKind::InvalidArgument
+            }
+            CoreError::Eval(recsys_eval::EvalError::EmptyData(_)) => ErrorKind::NoData,
+        }
+    }
+
     pub fn param(name: impl Into<String>, reason: impl Into<String>) -> Self {
         CoreError::InvalidParameter {
             name: name.into(),

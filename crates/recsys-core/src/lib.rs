@@ -18,6 +18,6 @@ pub mod topk;
 pub mod trained;
 
 pub use data::{IdMap, Interactions, InteractionsBuilder, RawInteraction};
-pub use error::{CoreError, Result};
+pub use error::{CoreError, ErrorKind, Result};
 pub use models::{Algorithm, FitContext, Model, Progress, Registry};
 pub use trained::{Recommendations, TrainedModel, UserQuery};
