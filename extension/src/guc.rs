@@ -4,9 +4,9 @@
 //! tenant cannot make a backend allocate what would take the server down for all of them.
 
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+use recsys_core::models::Configured;
 use recsys_core::Interactions;
 
-use crate::cache;
 use crate::error::SqlResult;
 
 /// Memory one training or evaluation may need, by its estimate, before it starts.
@@ -60,19 +60,15 @@ pub fn check_memory(need: u64, what: &str) -> SqlResult<()> {
     )?)
 }
 
-/// Refuses a fit of `algorithm` with (validated) `params` on `data` whose estimate, plus
-/// `extra` bytes the caller holds besides, exceeds `recsys.max_train_memory_mb`.
+/// Refuses a fit of `configured` on `data` whose estimate, plus `extra` bytes the caller
+/// holds besides, exceeds `recsys.max_train_memory_mb`.
 pub fn check_training(
-    algorithm: &str,
-    params: &serde_json::Value,
+    configured: &Configured,
     data: &Interactions,
     extra: u64,
     what: &str,
 ) -> SqlResult<()> {
-    let need = cache::registry(|r| {
-        r.get(algorithm)
-            .map(|a| recsys_core::budget::training_bytes(a, params, data))
-    })?;
+    let need = recsys_core::budget::training_bytes(configured.params(), data);
     check_memory(need.saturating_add(extra), what)
 }
 

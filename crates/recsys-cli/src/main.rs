@@ -558,7 +558,7 @@ fn generate_data(a: GenerateArgs) -> Result<(), CliError> {
 
 fn algorithms() -> Result<(), CliError> {
     for a in Registry::builtin().iter() {
-        let defaults = a.validate(&Value::Null)?;
+        let defaults = a.check(&Value::Null)?.to_json();
         println!(
             "{:<12} {}\n{:<12} defaults: {defaults}",
             a.name(),

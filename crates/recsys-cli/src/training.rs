@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use recsys_core::models::Configured;
 use recsys_core::offline::Holdout;
 use recsys_core::{FitContext, Interactions, Registry, TrainedModel};
 use recsys_eval::{MetricSummary, Report, ReportRow};
@@ -27,14 +28,9 @@ pub struct Trainer<'a> {
 
 impl Trainer<'_> {
     /// Trains after checking the memory estimate against `--max-memory-mb`.
-    fn fit(
-        &self,
-        algorithm: &str,
-        params: &Value,
-        data: &Interactions,
-    ) -> Result<TrainedModel, CliError> {
-        let algo = self.registry.get(algorithm)?;
-        let need = recsys_core::budget::training_bytes(algo, &algo.validate(params)?, data);
+    fn fit(&self, configured: &Configured, data: &Interactions) -> Result<TrainedModel, CliError> {
+        let algorithm = configured.algorithm().name();
+        let need = recsys_core::budget::training_bytes(configured.params(), data);
         recsys_core::budget::check(
             need,
             self.max_memory_mb,
@@ -46,10 +42,8 @@ impl Trainer<'_> {
             progress::update(&bar, p);
             Ok(())
         };
-        let model = TrainedModel::train(
-            &self.registry,
-            algorithm,
-            params,
+        let model = TrainedModel::fit(
+            configured,
             data,
             &FitContext {
                 on_progress: &on_progress,
@@ -63,11 +57,11 @@ impl Trainer<'_> {
 const MIB: f64 = (1 << 20) as f64;
 
 pub fn train(a: TrainArgs, t: &Trainer) -> Result<(), CliError> {
-    let algorithm = t.registry.get(&a.algorithm)?;
-    let params = Value::Object(parse_params(&a.params)?);
-    let timestamps = algorithm.reads_timestamps(&algorithm.validate(&params)?);
-    let data = read(&a.input, timestamps, t.bars)?;
-    let model = t.fit(&a.algorithm, &params, &data)?;
+    let configured = t
+        .registry
+        .configure(&a.algorithm, &Value::Object(parse_params(&a.params)?))?;
+    let data = read(&a.input, configured.params().reads_timestamps(), t.bars)?;
+    let model = t.fit(&configured, &data)?;
     let mut summary = serde_json::json!({
         "model": a.output,
         "algorithm": model.algorithm(),
@@ -107,10 +101,12 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-fn params_by_algorithm(
+/// Each of `algorithms` with its `--params` (defaults where it has none), checked.
+fn configure_each(
+    registry: &Registry,
     pairs: &[String],
     algorithms: &[String],
-) -> Result<HashMap<String, Value>, CliError> {
+) -> Result<Vec<Configured>, CliError> {
     let mut out = HashMap::new();
     for pair in pairs {
         let (name, json) = pair.split_once('=').ok_or_else(|| {
@@ -123,26 +119,28 @@ fn params_by_algorithm(
                 "--params for \"{name}\", which is not in --algorithms"
             )));
         }
-        out.insert(name.to_string(), Value::Object(parse_params(json)?));
+        out.insert(name, Value::Object(parse_params(json)?));
     }
-    Ok(out)
+    algorithms
+        .iter()
+        .map(|name| {
+            let params = out.get(name.as_str()).unwrap_or(&Value::Null);
+            Ok(registry.configure(name, params)?)
+        })
+        .collect()
 }
 
 pub fn eval(a: EvalArgs, t: &Trainer) -> Result<(), CliError> {
-    for name in &a.algorithms {
-        t.registry.get(name)?;
-    }
+    let configured = configure_each(&t.registry, &a.params, &a.algorithms)?;
     recsys_core::trained::check_k(a.k)?;
-    let params = params_by_algorithm(&a.params, &a.algorithms)?;
     let strategy = a.split.strategy()?;
     let prepared = Holdout::split(&read(&a.input, true, t.bars)?, &strategy)?;
     let mut rows = Vec::new();
-    for name in &a.algorithms {
-        let p = params.get(name).cloned().unwrap_or(Value::Null);
+    for c in &configured {
         let (model, recommend_seconds, metrics) =
-            fit_and_score(t, name, &p, &prepared, a.k, !a.no_diversity)?;
+            fit_and_score(t, c, &prepared, a.k, !a.no_diversity)?;
         rows.push(ReportRow {
-            algorithm: name.clone(),
+            algorithm: c.algorithm().name().to_string(),
             params: model.manifest.params.clone(),
             fit_seconds: fit_seconds(&model),
             recommend_seconds,
@@ -175,13 +173,12 @@ pub fn eval(a: EvalArgs, t: &Trainer) -> Result<(), CliError> {
 /// the seconds recommending took and the metrics.
 fn fit_and_score(
     t: &Trainer,
-    algorithm: &str,
-    params: &Value,
+    configured: &Configured,
     prepared: &Holdout,
     k: usize,
     diversity: bool,
 ) -> Result<(TrainedModel, f64, MetricSummary), CliError> {
-    let model = t.fit(algorithm, params, &prepared.train)?;
+    let model = t.fit(configured, &prepared.train)?;
     let (lists, recommend_seconds) = prepared.recommend_test_users(&model, k)?;
     let metrics = prepared.score(&lists, k, diversity)?;
     Ok((model, recommend_seconds, metrics))
@@ -197,7 +194,7 @@ fn fit_seconds(model: &TrainedModel) -> f64 {
 }
 
 pub fn tune(a: TuneArgs, t: &Trainer) -> Result<(), CliError> {
-    let algorithm = t.registry.get(&a.algorithm)?;
+    t.registry.get(&a.algorithm)?;
     recsys_core::trained::check_k(a.k)?;
     let axes = if a.grid.is_empty() {
         tune::default_grid(&a.algorithm)?
@@ -209,15 +206,17 @@ pub fn tune(a: TuneArgs, t: &Trainer) -> Result<(), CliError> {
     };
     let candidates = tune::candidates(&parse_params(&a.params)?, &axes)?;
     // Every candidate is checked before the first is trained, so a bad value fails at once.
-    for c in &candidates {
-        algorithm.validate(c)?;
-    }
+    let configured = candidates
+        .iter()
+        .map(|c| t.registry.configure(&a.algorithm, c))
+        .collect::<Result<Vec<_>, _>>()?;
     let strategy = a.split.strategy()?;
     let prepared = Holdout::split(&read(&a.input, true, t.bars)?, &strategy)?;
-    let (_, _, baseline) = fit_and_score(t, "popularity", &Value::Null, &prepared, a.k, false)?;
+    let popularity = t.registry.configure("popularity", &Value::Null)?;
+    let (_, _, baseline) = fit_and_score(t, &popularity, &prepared, a.k, false)?;
     let total = candidates.len();
     let mut trials = Vec::with_capacity(total);
-    for (n, params) in candidates.into_iter().enumerate() {
+    for (n, (params, configured)) in candidates.iter().zip(&configured).enumerate() {
         let grid: Map<String, Value> = axes
             .iter()
             .map(|x| (x.name.clone(), params[&x.name].clone()))
@@ -230,7 +229,7 @@ pub fn tune(a: TuneArgs, t: &Trainer) -> Result<(), CliError> {
                 Value::Object(grid.clone())
             );
         }
-        let (model, _, metrics) = fit_and_score(t, &a.algorithm, &params, &prepared, a.k, false)?;
+        let (model, _, metrics) = fit_and_score(t, configured, &prepared, a.k, false)?;
         trials.push(tune::Trial {
             grid,
             fit_seconds: fit_seconds(&model),

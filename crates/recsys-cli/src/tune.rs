@@ -275,7 +275,7 @@ mod tests {
             assert_eq!(c.len(), size, "{name}");
             let algorithm = registry.get(name).unwrap();
             for p in &c {
-                if let Err(e) = algorithm.validate(p) {
+                if let Err(e) = algorithm.check(p) {
                     panic!("{name} {p}: {e}");
                 }
             }

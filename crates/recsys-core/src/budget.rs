@@ -5,11 +5,9 @@
 //! refuse work whose estimate exceeds their limit, and the largest buffers are reserved
 //! fallibly ([`zeroed`]), so an allocation the system refuses is an error too.
 
-use serde_json::Value;
-
 use crate::data::Interactions;
 use crate::error::{CoreError, Result};
-use crate::models::Algorithm;
+use crate::models::Params;
 
 /// The default limit of the CLI and of the extension's `recsys.max_train_memory_mb`.
 pub const DEFAULT_LIMIT_MB: u64 = 4096;
@@ -32,16 +30,16 @@ impl Shape {
     }
 }
 
-/// Bytes a fit of `algorithm` with (validated) `params` needs while `data` is loaded: the data
-/// itself, the algorithm's own estimate (working memory, the model and its serialised copies)
-/// and the popularity vector every model keeps.
-pub fn training_bytes(algorithm: &dyn Algorithm, params: &Value, data: &Interactions) -> u64 {
+/// Bytes a fit with (checked) `params` needs while `data` is loaded: the data itself, the
+/// algorithm's own estimate (working memory, the model and its serialised copies) and the
+/// popularity vector every model keeps.
+pub fn training_bytes(params: &dyn Params, data: &Interactions) -> u64 {
     let ids = (data.users.heap_bytes() + data.items.heap_bytes()) as u64;
     let model_ids = 3 * ids; // the model's id maps and their serialised copies
     (data.matrix_bytes() as u64 + ids)
         .saturating_add(model_ids)
         .saturating_add(data.n_items() as u64 * 8)
-        .saturating_add(algorithm.memory_needed(params, &Shape::of(data)))
+        .saturating_add(params.memory_needed(&Shape::of(data)))
 }
 
 /// Refuses `need` bytes for `what` when they exceed `limit_mb`, naming `setting` (how the
@@ -76,7 +74,9 @@ pub fn zeroed<T: Clone + Default>(n: usize, what: &str) -> Result<Vec<T>> {
 mod tests {
     use super::*;
     use crate::data::RawInteraction;
+    use crate::models::Algorithm;
     use crate::models::Registry;
+    use serde_json::Value;
 
     fn data(users: usize, items: usize) -> Interactions {
         Interactions::from_raw((0..users).flat_map(|u| {
@@ -116,23 +116,23 @@ mod tests {
         let small = data(20, 10);
         let large = data(20, 40);
         for a in r.iter() {
-            let params = a.validate(&Value::Null).unwrap();
+            let params = a.check(&Value::Null).unwrap();
             let (s, l) = (
-                training_bytes(a, &params, &small),
-                training_bytes(a, &params, &large),
+                training_bytes(params.as_ref(), &small),
+                training_bytes(params.as_ref(), &large),
             );
             assert!(s >= small.matrix_bytes() as u64, "{}", a.name());
             assert!(l > s, "{}: {l} <= {s}", a.name());
         }
         // EASE is quadratic in the items: 12 bytes a pair at least.
         let ease = r.get("ease").unwrap();
-        let p = ease.validate(&Value::Null).unwrap();
+        let p = ease.check(&Value::Null).unwrap();
         let shape = Shape {
             users: 1,
             items: 60_000,
             interactions: 1,
         };
-        assert!(ease.memory_needed(&p, &shape) >= 12 * 60_000u64 * 60_000);
+        assert!(p.memory_needed(&shape) >= 12 * 60_000u64 * 60_000);
         // More ALS factors, more memory; neighbours past the catalogue cost nothing more.
         let als = r.get("als").unwrap();
         let shape = Shape {
@@ -140,10 +140,11 @@ mod tests {
             items: 1000,
             interactions: 10_000,
         };
-        let f = |n: u64| als.memory_needed(&serde_json::json!({ "factors": n }), &shape);
+        let estimate = |a: &dyn Algorithm, p: Value| a.check(&p).unwrap().memory_needed(&shape);
+        let f = |n: u64| estimate(als, serde_json::json!({ "factors": n }));
         assert!(f(128) > f(64));
         let knn = r.get("itemknn").unwrap();
-        let k = |n: u64| knn.memory_needed(&serde_json::json!({ "neighbors": n }), &shape);
+        let k = |n: u64| estimate(knn, serde_json::json!({ "neighbors": n }));
         assert!(k(100) > k(10));
         assert_eq!(k(5000), k(10_000));
     }

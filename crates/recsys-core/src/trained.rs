@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::artifact::{Artifact, Blob, DataSummary, Manifest, FORMAT, FORMAT_VERSION};
 use crate::data::{IdMap, Interactions};
 use crate::error::{CoreError, Result};
-use crate::models::{FitContext, Model, Registry};
+use crate::models::{Configured, FitContext, Model, Registry};
 use crate::scoring::{popular_order, Ranker, Scratch};
 use crate::screening::{top_k_factored, QuantizedItems};
 use crate::topk::top_k;
@@ -64,7 +64,7 @@ pub fn check_k(k: usize) -> Result<()> {
 }
 
 impl TrainedModel {
-    /// Validates parameters, trains and wraps the result.
+    /// Checks parameters, trains and wraps the result.
     pub fn train(
         registry: &Registry,
         algorithm: &str,
@@ -72,15 +72,19 @@ impl TrainedModel {
         data: &Interactions,
         ctx: &FitContext,
     ) -> Result<Self> {
-        let algo = registry.get(algorithm)?;
-        let params = algo.validate(params)?;
+        Self::fit(&registry.configure(algorithm, params)?, data, ctx)
+    }
+
+    /// Trains an algorithm whose parameters are checked already, and wraps the result.
+    pub fn fit(configured: &Configured, data: &Interactions, ctx: &FitContext) -> Result<Self> {
+        let (algo, params) = (configured.algorithm(), configured.params());
         if data.nnz() == 0 {
             return Err(CoreError::NotEnoughData(
                 "there are no interactions to train on".into(),
             ));
         }
         let started = Instant::now();
-        let fitted = algo.fit(data, &params, ctx)?;
+        let model = params.fit(data, ctx)?;
         let mut metrics = serde_json::Map::new();
         metrics.insert("fit_seconds".into(), started.elapsed().as_secs_f64().into());
         let popularity: Vec<f32> = (0..data.n_items())
@@ -92,7 +96,7 @@ impl TrainedModel {
                 format_version: FORMAT_VERSION,
                 algorithm: algo.name().into(),
                 algorithm_version: algo.version(),
-                params: fitted.params,
+                params: params.to_json(),
                 data: DataSummary {
                     users: data.n_users(),
                     items: data.n_items(),
@@ -107,7 +111,7 @@ impl TrainedModel {
             items: data.items.clone(),
             popular_order: popular_order(&popularity),
             popularity,
-            model: fitted.model,
+            model,
             quantized: OnceLock::new(),
         })
     }
@@ -199,9 +203,9 @@ impl TrainedModel {
         }
         let popularity = artifact.take_f32("popularity", &[items.len()])?;
         let params = algo
-            .validate(&manifest.params)
+            .check(&manifest.params)
             .map_err(|e| CoreError::Artifact(format!("stored parameters: {e}")))?;
-        let model = algo.load(&params, &mut artifact, users.len(), items.len())?;
+        let model = params.load(&mut artifact, users.len(), items.len())?;
         Ok(TrainedModel {
             manifest,
             users,

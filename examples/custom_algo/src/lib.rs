@@ -7,14 +7,16 @@
 //! distinct users are never recommended. Every user gets the same ranking, minus the items
 //! they have already seen.
 //!
-//! It shows the whole contract: [`Algorithm`] (name, version, parameter validation, fit,
-//! load) and [`Model`] (score, blobs). See README.md for the walk-through.
+//! It shows the whole contract (algorithm API version 2): [`Algorithm`] (name, version, and
+//! the check that turns JSON into typed parameters), [`Params`] (what depends on the checked
+//! parameters: fit, load, memory, timestamps) and [`Model`] (score, blobs). See README.md for
+//! the walk-through.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use recsys_core::artifact::{Artifact, Blob};
-use recsys_core::models::{ensure, parse_params, Algorithm, FitContext, Fitted, Model};
+use recsys_core::models::{ensure, parse_params, to_json, Algorithm, FitContext, Model, Params};
 use recsys_core::{CoreError, Interactions, Result};
 
 /// The parameters, with `#[serde(default)]` so `{}` or `null` means "all defaults" and
@@ -61,15 +63,22 @@ impl Algorithm for Recent {
         "items with the most recent interactions first"
     }
 
-    fn validate(&self, params: &Value) -> Result<Value> {
+    /// The one place parameters are parsed and checked: everything after works on the typed
+    /// struct this returns.
+    fn check(&self, params: &Value) -> Result<Box<dyn Params>> {
         let p: RecentParams = parse_params(self.name(), params)?;
         ensure(p.min_users >= 1, "min_users", "must be at least 1")?;
-        serde_json::to_value(p).map_err(|e| CoreError::param("recent params", e.to_string()))
+        Ok(Box::new(p))
+    }
+}
+
+impl Params for RecentParams {
+    fn to_json(&self) -> Value {
+        to_json(self)
     }
 
-    fn fit(&self, data: &Interactions, params: &Value, ctx: &FitContext) -> Result<Fitted> {
-        let params = self.validate(params)?;
-        let p: RecentParams = parse_params(self.name(), &params)?;
+    fn fit(&self, data: &Interactions, ctx: &FitContext) -> Result<Box<dyn Model>> {
+        let p = self;
         let n_items = data.n_items();
         // `timestamps()` is aligned with `by_user.indices`: entry k is the latest timestamp of
         // the (user, item) pair stored at position k. They are there because this algorithm
@@ -94,15 +103,11 @@ impl Algorithm for Recent {
             .collect();
         // Long fits call this regularly; an error (cancel) must be returned from fit.
         ctx.report("recent", 1, 1)?;
-        Ok(Fitted {
-            model: Box::new(RecentModel { age_seconds }),
-            params,
-        })
+        Ok(Box::new(RecentModel { age_seconds }))
     }
 
     fn load(
         &self,
-        _params: &Value,
         artifact: &mut Artifact,
         _n_users: usize,
         n_items: usize,
@@ -231,7 +236,7 @@ mod tests {
     #[test]
     fn validates_params() {
         assert_eq!(
-            Recent.validate(&Value::Null).unwrap(),
+            Recent.check(&Value::Null).unwrap().to_json(),
             json!({"min_users": 1})
         );
         for bad in [
@@ -240,7 +245,7 @@ mod tests {
             json!({"min_user": 2}),
             json!([2]),
         ] {
-            assert!(Recent.validate(&bad).is_err(), "{bad}");
+            assert!(Recent.check(&bad).is_err(), "{bad}");
         }
     }
 

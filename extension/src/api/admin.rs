@@ -21,7 +21,10 @@ fn algorithms() -> TableIterator<
     let rows: Vec<_> = cache::registry(|r| {
         r.iter()
             .map(|a| {
-                let defaults = a.validate(&serde_json::Value::Null).unwrap_or_default();
+                let defaults = a
+                    .check(&serde_json::Value::Null)
+                    .map(|p| p.to_json())
+                    .unwrap_or_default();
                 (
                     a.name().to_string(),
                     a.version() as i32,

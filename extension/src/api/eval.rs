@@ -84,6 +84,7 @@ fn eval_impl(model: Option<&str>, k: Option<i32>, split: Option<JsonbText>) -> S
     tenant::require_primary("eval")?;
     let started = Instant::now();
     let (algorithm, params) = spi::model_definition(&tenant, model)?;
+    let configured = cache::registry(|r| r.configure(&algorithm, &params))?;
     // Splits by time need the timestamps, and every split goes through the same events.
     let data = spi::load_interactions(&tenant, true, |_| {
         check_for_interrupts!();
@@ -96,8 +97,7 @@ fn eval_impl(model: Option<&str>, k: Option<i32>, split: Option<JsonbText>) -> S
     let holdout = Holdout::split(&data, &strategy)?;
     // The split keeps the data and adds its two sides; then the fit on the train side.
     guc::check_training(
-        &algorithm,
-        &params,
+        &configured,
         &holdout.train,
         2 * data.matrix_bytes() as u64,
         &format!("evaluating {algorithm}"),
@@ -106,17 +106,13 @@ fn eval_impl(model: Option<&str>, k: Option<i32>, split: Option<JsonbText>) -> S
         check_for_interrupts!();
         Ok(())
     };
-    let trained = cache::registry(|r| {
-        TrainedModel::train(
-            r,
-            &algorithm,
-            &params,
-            &holdout.train,
-            &FitContext {
-                on_progress: &on_progress,
-            },
-        )
-    })?;
+    let trained = TrainedModel::fit(
+        &configured,
+        &holdout.train,
+        &FitContext {
+            on_progress: &on_progress,
+        },
+    )?;
     check_for_interrupts!();
     let (lists, _) = holdout.recommend_test_users(&trained, k)?;
     let m = holdout.score(&lists, k, true)?;

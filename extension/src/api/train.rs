@@ -91,13 +91,9 @@ fn train_impl(
         return Err(SqlError::invalid("params must be a JSON object")
             .hint("for example '{\"factors\": 64}'::jsonb"));
     }
-    // One lookup: the parameters with defaults, and whether the fit needs timestamps.
-    let (params, reads_timestamps) = cache::registry(|r| {
-        let a = r.get(algorithm)?;
-        let params = a.validate(&params)?;
-        let reads = a.reads_timestamps(&params);
-        Ok::<_, recsys_core::CoreError>((params, reads))
-    })?;
+    // Checked once: the parameters with defaults, what the fit reads and needs, the fit.
+    let configured = cache::registry(|r| r.configure(algorithm, &params))?;
+    let params = configured.params().to_json();
     let tenant = tenant::require()?;
     tenant::require_primary("train")?;
     let started = Instant::now();
@@ -117,7 +113,7 @@ fn train_impl(
         notice!("recsys: marked {abandoned} abandoned run(s) of model \"{model}\" failed");
     }
 
-    let data = spi::load_interactions(&tenant, reads_timestamps, |n| {
+    let data = spi::load_interactions(&tenant, configured.params().reads_timestamps(), |n| {
         check_for_interrupts!();
         if n >= 1_000_000 {
             notice!("recsys: loaded {n} interactions");
@@ -134,13 +130,7 @@ fn train_impl(
         data.n_items()
     );
 
-    guc::check_training(
-        algorithm,
-        &params,
-        &data,
-        0,
-        &format!("training {algorithm}"),
-    )?;
+    guc::check_training(&configured, &data, 0, &format!("training {algorithm}"))?;
 
     if let Some(id) = queued_run {
         run_progress::publish(id, 0.0);
@@ -167,17 +157,13 @@ fn train_impl(
         }
         Ok(())
     };
-    let trained = cache::registry(|r| {
-        TrainedModel::train(
-            r,
-            algorithm,
-            &params,
-            &data,
-            &FitContext {
-                on_progress: &on_progress,
-            },
-        )
-    })?;
+    let trained = TrainedModel::fit(
+        &configured,
+        &data,
+        &FitContext {
+            on_progress: &on_progress,
+        },
+    )?;
     let bytes = trained.to_bytes()?;
     if bytes.len() > MAX_ARTIFACT_BYTES {
         return Err(SqlError::new(

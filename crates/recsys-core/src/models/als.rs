@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ensure, parse_params, Algorithm, FitContext, Fitted, Model};
+use super::{ensure, parse_params, to_json, Algorithm, FitContext, Model, Params};
 use crate::artifact::{Artifact, Blob};
 use crate::budget::{zeroed, Shape};
 use crate::data::{Csr, Interactions};
@@ -80,7 +80,7 @@ impl Algorithm for Als {
         "implicit-feedback matrix factorisation (ALS with conjugate gradient)"
     }
 
-    fn validate(&self, params: &Value) -> Result<Value> {
+    fn check(&self, params: &Value) -> Result<Box<dyn Params>> {
         let p: AlsParams = parse_params(self.name(), params)?;
         ensure(
             (1..=1024).contains(&p.factors),
@@ -107,15 +107,21 @@ impl Algorithm for Als {
             "alpha",
             "must be a finite number >= 0",
         )?;
-        Ok(serde_json::to_value(p).expect("plain struct serialises"))
+        Ok(Box::new(p))
+    }
+}
+
+impl Params for AlsParams {
+    fn to_json(&self) -> Value {
+        to_json(self)
     }
 
-    fn reads_timestamps(&self, _params: &Value) -> bool {
+    fn reads_timestamps(&self) -> bool {
         false
     }
 
-    fn memory_needed(&self, params: &Value, shape: &Shape) -> u64 {
-        let f = parse_params::<AlsParams>(self.name(), params).map_or(1024, |p| p.factors) as u64;
+    fn memory_needed(&self, shape: &Shape) -> u64 {
+        let f = self.factors as u64;
         let rows = (shape.users + shape.items) as u64;
         // Both factor matrices, their serialised copies, the item norms and the partial Gram
         // matrices of the larger side.
@@ -126,9 +132,8 @@ impl Algorithm for Als {
             .saturating_add(chunks.saturating_mul(f * f * 4))
     }
 
-    fn fit(&self, data: &Interactions, params: &Value, ctx: &FitContext) -> Result<Fitted> {
-        let params = self.validate(params)?;
-        let p: AlsParams = parse_params(self.name(), &params)?;
+    fn fit(&self, data: &Interactions, ctx: &FitContext) -> Result<Box<dyn Model>> {
+        let p = self;
         let f = p.factors;
         let (n_users, n_items) = (data.n_users(), data.n_items());
         let total = (p.iterations * (n_users + n_items)) as u64;
@@ -136,29 +141,25 @@ impl Algorithm for Als {
         let mut y = init_factors(n_items, f, p.seed, 1)?;
         let mut done = 0u64;
         for _ in 0..p.iterations {
-            solve_side(&mut x, &y, &data.by_user, &p, ctx, &mut done, total)?;
-            solve_side(&mut y, &x, &data.by_item, &p, ctx, &mut done, total)?;
+            solve_side(&mut x, &y, &data.by_user, p, ctx, &mut done, total)?;
+            solve_side(&mut y, &x, &data.by_item, p, ctx, &mut done, total)?;
         }
-        Ok(Fitted {
-            model: Box::new(AlsModel::new(
-                f,
-                p.regularization as f32,
-                p.alpha as f32,
-                x,
-                y,
-            )),
-            params,
-        })
+        Ok(Box::new(AlsModel::new(
+            f,
+            p.regularization as f32,
+            p.alpha as f32,
+            x,
+            y,
+        )))
     }
 
     fn load(
         &self,
-        params: &Value,
         artifact: &mut Artifact,
         n_users: usize,
         n_items: usize,
     ) -> Result<Box<dyn Model>> {
-        let p: AlsParams = parse_params(self.name(), params)?;
+        let p = self;
         let x = artifact.take_f32("user_factors", &[n_users, p.factors])?;
         let y = artifact.take_f32("item_factors", &[n_items, p.factors])?;
         if !x.iter().chain(&y).all(|v| v.is_finite()) {
@@ -453,8 +454,11 @@ mod tests {
     use crate::data::RawInteraction;
 
     fn fit(data: &Interactions, params: Value) -> (Box<dyn Model>, usize) {
-        let f = Als.fit(data, &params, &FitContext::silent()).unwrap();
-        (f.model, data.n_items())
+        let model = Als
+            .check(&params)
+            .and_then(|p| p.fit(data, &FitContext::silent()))
+            .unwrap();
+        (model, data.n_items())
     }
 
     /// Two disjoint communities: users 0-9 like items 0-4, users 10-19 like items 5-9; each user
@@ -559,7 +563,7 @@ mod tests {
             serde_json::json!({"iterations": 0}),
             serde_json::json!({"factors": 3.5}),
         ] {
-            let err = Als.validate(&p).unwrap_err();
+            let err = Als.check(&p).err().expect("refused");
             assert!(
                 matches!(err, CoreError::InvalidParameter { .. }),
                 "{p}: {err}"

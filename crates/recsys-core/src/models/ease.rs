@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ensure, parse_params, Algorithm, FitContext, Fitted, Model};
+use super::{ensure, parse_params, to_json, Algorithm, FitContext, Model, Params};
 use crate::artifact::{Artifact, Blob};
 use crate::budget::{zeroed, Shape};
 use crate::data::Interactions;
@@ -75,7 +75,7 @@ impl Algorithm for Ease {
         "closed-form item-item regression (EASE), for catalogues up to tens of thousands of items"
     }
 
-    fn validate(&self, params: &Value) -> Result<Value> {
+    fn check(&self, params: &Value) -> Result<Box<dyn Params>> {
         let p: EaseParams = parse_params(self.name(), params)?;
         ensure(
             p.lambda.is_finite() && p.lambda > 0.0,
@@ -83,22 +83,27 @@ impl Algorithm for Ease {
             "must be a finite number > 0",
         )?;
         ensure(p.max_memory_mb >= 1, "max_memory_mb", "must be at least 1")?;
-        Ok(serde_json::to_value(p).expect("plain struct serialises"))
+        Ok(Box::new(p))
+    }
+}
+
+impl Params for EaseParams {
+    fn to_json(&self) -> Value {
+        to_json(self)
     }
 
-    fn reads_timestamps(&self, _params: &Value) -> bool {
+    fn reads_timestamps(&self) -> bool {
         false
     }
 
-    fn memory_needed(&self, _params: &Value, shape: &Shape) -> u64 {
+    fn memory_needed(&self, shape: &Shape) -> u64 {
         // The fit, and the weights' serialised copies.
         let n = shape.items as u64;
         memory_needed(shape.items).saturating_add(n.saturating_mul(n).saturating_mul(8))
     }
 
-    fn fit(&self, data: &Interactions, params: &Value, ctx: &FitContext) -> Result<Fitted> {
-        let params = self.validate(params)?;
-        let p: EaseParams = parse_params(self.name(), &params)?;
+    fn fit(&self, data: &Interactions, ctx: &FitContext) -> Result<Box<dyn Model>> {
+        let p = self;
         let n = data.n_items();
         let need = memory_needed(n);
         let limit = p.max_memory_mb.saturating_mul(1 << 20);
@@ -156,15 +161,11 @@ impl Algorithm for Ease {
         }
         drop(g);
         transpose_in_place(&mut weights, n);
-        Ok(Fitted {
-            model: Box::new(EaseModel { n, weights }),
-            params,
-        })
+        Ok(Box::new(EaseModel { n, weights }))
     }
 
     fn load(
         &self,
-        _params: &Value,
         artifact: &mut Artifact,
         _n_users: usize,
         n_items: usize,
@@ -298,14 +299,9 @@ mod tests {
     fn matches_dense_reference() {
         let data = toy();
         let want = reference(&data, 0.5);
-        let fitted = Ease
-            .fit(
-                &data,
-                &serde_json::json!({"lambda": 0.5}),
-                &FitContext::silent(),
-            )
-            .unwrap();
-        let got = &fitted.model.blobs()[0];
+        let fitted =
+            crate::models::fit_json(&Ease, &data, &serde_json::json!({"lambda": 0.5})).unwrap();
+        let got = &fitted.blobs()[0];
         let crate::artifact::BlobData::F32(w) = &got.data else {
             panic!()
         };
@@ -335,14 +331,9 @@ mod tests {
         let data = windows();
         assert!(data.n_items() > BLOCK);
         let want = reference(&data, 10.0);
-        let fitted = Ease
-            .fit(
-                &data,
-                &serde_json::json!({"lambda": 10.0}),
-                &FitContext::silent(),
-            )
-            .unwrap();
-        let crate::artifact::BlobData::F32(w) = &fitted.model.blobs()[0].data else {
+        let fitted =
+            crate::models::fit_json(&Ease, &data, &serde_json::json!({"lambda": 10.0})).unwrap();
+        let crate::artifact::BlobData::F32(w) = &fitted.blobs()[0].data else {
             panic!()
         };
         let worst = w
@@ -357,12 +348,11 @@ mod tests {
     fn refuses_catalogue_over_memory_limit() {
         let small = serde_json::json!({"max_memory_mb": 1});
         assert!(
-            Ease.fit(&toy(), &small, &FitContext::silent()).is_ok(),
+            crate::models::fit_json(&Ease, &toy(), &small).is_ok(),
             "4 items fit in 1 MiB"
         );
         // 300 items: 12 * 300² + 300 * 256 * 8 bytes = 1.7 MiB
-        let err = Ease
-            .fit(&windows(), &small, &FitContext::silent())
+        let err = crate::models::fit_json(&Ease, &windows(), &small)
             .err()
             .unwrap();
         assert!(matches!(err, CoreError::TooLarge(_)), "{err}");
@@ -385,7 +375,7 @@ mod tests {
             serde_json::json!({"lambda": -5}),
             serde_json::json!({"max_memory_mb": 0}),
         ] {
-            assert!(Ease.validate(&p).is_err(), "{p}");
+            assert!(Ease.check(&p).is_err(), "{p}");
         }
     }
 }

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ensure, parse_params, Algorithm, FitContext, Fitted, Model};
+use super::{ensure, parse_params, to_json, Algorithm, FitContext, Model, Params};
 use crate::artifact::{Artifact, Blob};
 use crate::budget::Shape;
 use crate::data::{Csr, Interactions};
@@ -54,7 +54,7 @@ impl Algorithm for ItemKnn {
         "item-item cosine neighbours with shrinkage"
     }
 
-    fn validate(&self, params: &Value) -> Result<Value> {
+    fn check(&self, params: &Value) -> Result<Box<dyn Params>> {
         let p: ItemKnnParams = parse_params(self.name(), params)?;
         ensure(
             (1..=10_000).contains(&p.neighbors),
@@ -66,18 +66,21 @@ impl Algorithm for ItemKnn {
             "shrinkage",
             "must be a finite number >= 0",
         )?;
-        Ok(serde_json::to_value(p).expect("plain struct serialises"))
+        Ok(Box::new(p))
+    }
+}
+
+impl Params for ItemKnnParams {
+    fn to_json(&self) -> Value {
+        to_json(self)
     }
 
-    fn reads_timestamps(&self, _params: &Value) -> bool {
+    fn reads_timestamps(&self) -> bool {
         false
     }
 
-    fn memory_needed(&self, params: &Value, shape: &Shape) -> u64 {
-        let k = parse_params::<ItemKnnParams>(self.name(), params)
-            .map_or(10_000, |p| p.neighbors)
-            .min(shape.items.saturating_sub(1))
-            .max(1) as u64;
+    fn memory_needed(&self, shape: &Shape) -> u64 {
+        let k = self.neighbors.min(shape.items.saturating_sub(1)).max(1) as u64;
         let n = shape.items as u64;
         // Rows of (item, similarity) while fitting, the similarity matrix, its serialised copies,
         // and one dense accumulator per worker thread.
@@ -88,9 +91,8 @@ impl Algorithm for ItemKnn {
             .saturating_add(threads.saturating_mul(n) * 4)
     }
 
-    fn fit(&self, data: &Interactions, params: &Value, ctx: &FitContext) -> Result<Fitted> {
-        let params = self.validate(params)?;
-        let p: ItemKnnParams = parse_params(self.name(), &params)?;
+    fn fit(&self, data: &Interactions, ctx: &FitContext) -> Result<Box<dyn Model>> {
+        let p = self;
         let n = data.n_items();
         let norms: Vec<f32> = (0..n)
             .map(|i| {
@@ -112,7 +114,7 @@ impl Algorithm for ItemKnn {
                 .map_init(
                     || (vec![0f32; n], Vec::<u32>::new(), Vec::new()),
                     |(acc, touched, candidates), i| {
-                        neighbours(data, &norms, &p, i, acc, touched, candidates)
+                        neighbours(data, &norms, p, i, acc, touched, candidates)
                     },
                 )
                 .collect();
@@ -135,15 +137,11 @@ impl Algorithm for ItemKnn {
             }
             similarity.indptr.push(similarity.indices.len());
         }
-        Ok(Fitted {
-            model: Box::new(ItemKnnModel { similarity }),
-            params,
-        })
+        Ok(Box::new(ItemKnnModel { similarity }))
     }
 
     fn load(
         &self,
-        _params: &Value,
         artifact: &mut Artifact,
         _n_users: usize,
         n_items: usize,
@@ -302,20 +300,16 @@ mod tests {
     fn cosine_by_hand() {
         // toy: a={u0,u1}, b={u0,u1,u2}, c={u0,u2}, d={u3}
         // sim(a,b) = 2 / (sqrt2*sqrt3) = 0.8165, sim(a,c) = 1 / (sqrt2*sqrt2) = 0.5
-        let fitted = ItemKnn
-            .fit(
-                &toy(),
-                &serde_json::json!({"shrinkage": 0.0}),
-                &FitContext::silent(),
-            )
-            .unwrap();
+        let fitted =
+            crate::models::fit_json(&ItemKnn, &toy(), &serde_json::json!({"shrinkage": 0.0}))
+                .unwrap();
         let mut out = vec![0.0; 4];
-        assert!(fitted.model.similar(0, &mut out));
+        assert!(fitted.similar(0, &mut out));
         assert!((out[1] - 2.0 / 6f32.sqrt()).abs() < 1e-6);
         assert!((out[2] - 0.5).abs() < 1e-6);
         assert_eq!(out[3], f32::NEG_INFINITY);
         // a user who saw a and c: score(b) = sim(a,b) + sim(c,b) = 2 * 0.8165
-        assert!(fitted.model.score(None, &[(0, 1.0), (2, 1.0)], &mut out));
+        assert!(fitted.score(None, &[(0, 1.0), (2, 1.0)], &mut out));
         assert!((out[1] - 4.0 / 6f32.sqrt()).abs() < 1e-6);
         assert_eq!(out[3], 0.0);
     }
@@ -323,15 +317,14 @@ mod tests {
     #[test]
     fn shrinkage_and_neighbour_limit() {
         // with shrinkage 1: sim(a,b) = 2 / (sqrt6 + 1)
-        let fitted = ItemKnn
-            .fit(
-                &toy(),
-                &serde_json::json!({"shrinkage": 1.0, "neighbors": 1}),
-                &FitContext::silent(),
-            )
-            .unwrap();
+        let fitted = crate::models::fit_json(
+            &ItemKnn,
+            &toy(),
+            &serde_json::json!({"shrinkage": 1.0, "neighbors": 1}),
+        )
+        .unwrap();
         let mut out = vec![0.0; 4];
-        fitted.model.similar(0, &mut out);
+        fitted.similar(0, &mut out);
         assert!((out[1] - 2.0 / (6f32.sqrt() + 1.0)).abs() < 1e-6);
         assert_eq!(out[2], f32::NEG_INFINITY, "only one neighbour is kept");
     }
@@ -343,7 +336,7 @@ mod tests {
             serde_json::json!({"shrinkage": -1.0}),
             serde_json::json!({"neighbors": "ten"}),
         ] {
-            assert!(ItemKnn.validate(&p).is_err(), "{p}");
+            assert!(ItemKnn.check(&p).is_err(), "{p}");
         }
     }
 
@@ -354,7 +347,7 @@ mod tests {
             on_progress: &cancel,
         };
         assert!(matches!(
-            ItemKnn.fit(&toy(), &Value::Null, &ctx),
+            ItemKnn.check(&Value::Null).unwrap().fit(&toy(), &ctx),
             Err(CoreError::Cancelled)
         ));
     }

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: BUSL-1.1
 //! The `Algorithm` contract, the built-in algorithms, and the registry that finds them by name.
 //!
-//! A third-party algorithm implements [`Algorithm`] and [`Model`] and is added to a
-//! [`Registry`] at build time (see `examples/custom_algo`). The contract is versioned by
+//! A third-party algorithm implements [`Algorithm`], [`Params`] and [`Model`] and is added to
+//! a [`Registry`] at build time (see `examples/custom_algo`). Parameters are checked once, at
+//! the boundary, in the manner of linfa's `ParamGuard`: [`Algorithm::check`] turns JSON into
+//! typed [`Params`], and only those fit, estimate memory or load. The contract is versioned by
 //! [`ALGORITHM_API_VERSION`]: a registry refuses an algorithm built against another version.
 
 use std::collections::BTreeMap;
@@ -21,8 +23,10 @@ pub mod ease;
 pub mod itemknn;
 pub mod popularity;
 
-/// Version of the `Algorithm`/`Model` traits. Bumped on any breaking change to them.
-pub const ALGORITHM_API_VERSION: u32 = 1;
+/// Version of the `Algorithm`/`Params`/`Model` traits. Bumped on any breaking change to them;
+/// a third party adapts when it changes. 2: what depends on parameters moved from `Algorithm`
+/// (which took JSON on every call) to the typed [`Params`] that [`Algorithm::check`] returns.
+pub const ALGORITHM_API_VERSION: u32 = 2;
 
 /// How far a long fit has come.
 #[derive(Clone, Copy, Debug)]
@@ -58,14 +62,8 @@ impl FitContext<'_> {
     }
 }
 
-/// What `fit` returns.
-pub struct Fitted {
-    pub model: Box<dyn Model>,
-    /// Every parameter with defaults filled in, as stored in the manifest.
-    pub params: Value,
-}
-
-/// A training procedure.
+/// A training procedure: a name, a version, and the check that turns JSON parameters into
+/// [`Params`].
 pub trait Algorithm: Send + Sync {
     /// Lowercase name used in SQL, REST and the CLI, e.g. `"als"`.
     fn name(&self) -> &'static str;
@@ -78,35 +76,58 @@ pub trait Algorithm: Send + Sync {
     }
     /// One line for listings.
     fn summary(&self) -> &'static str;
-    /// Checks `params` (a JSON object, or null for defaults) and returns them with every
-    /// default filled in. Must fail with [`CoreError::InvalidParameter`] on any bad value.
-    fn validate(&self, params: &Value) -> Result<Value>;
-    /// Whether `fit` with these `params` reads per-interaction timestamps
-    /// ([`Interactions::timestamps`]). Loaders skip them when it does not, which saves a
-    /// third of the training data's memory; keep the default unless the algorithm never
-    /// looks at time.
-    fn reads_timestamps(&self, _params: &Value) -> bool {
+    /// Parses `params` (a JSON object, or null for defaults) and checks every value, once.
+    /// Must fail with [`CoreError::InvalidParameter`] on any bad value; [`parse_params`] and
+    /// [`ensure`] do most of it.
+    fn check(&self, params: &Value) -> Result<Box<dyn Params>>;
+}
+
+/// An algorithm's parameters after [`Algorithm::check`]: typed, in range, defaults filled in.
+/// Everything that depends on them is asked of this, never of JSON again.
+pub trait Params: Send + Sync {
+    /// Every parameter, defaults included, as the manifest stores them ([`to_json`] does it for
+    /// a `Serialize` struct). Checking the result again must give the same parameters.
+    fn to_json(&self) -> Value;
+    /// Whether `fit` reads per-interaction timestamps ([`Interactions::timestamps`]). Loaders
+    /// skip them when it does not, which saves a third of the training data's memory; keep the
+    /// default unless the algorithm never looks at time.
+    fn reads_timestamps(&self) -> bool {
         true
     }
-    /// Peak bytes a fit with these (validated) `params` needs on data of `shape`, beyond the
-    /// data itself: working memory, the fitted model and the two copies serialising it takes
-    /// (its encoded blobs, then the artifact). Callers
-    /// check it against their limit before `fit` ([`crate::budget`]). The default, 0, counts
-    /// only the data: override it for any algorithm whose memory grows with its parameters or
-    /// the catalogue.
-    fn memory_needed(&self, _params: &Value, _shape: &Shape) -> u64 {
+    /// Peak bytes a fit needs on data of `shape`, beyond the data itself: working memory, the
+    /// fitted model and the two copies serialising it takes (its encoded blobs, then the
+    /// artifact). Callers check it against their limit before `fit` ([`crate::budget`]). The
+    /// default, 0, counts only the data: override it for any algorithm whose memory grows with
+    /// its parameters or the catalogue.
+    fn memory_needed(&self, _shape: &Shape) -> u64 {
         0
     }
     /// Trains on `data`.
-    fn fit(&self, data: &Interactions, params: &Value, ctx: &FitContext) -> Result<Fitted>;
+    fn fit(&self, data: &Interactions, ctx: &FitContext) -> Result<Box<dyn Model>>;
     /// Rebuilds a model from the blobs it saved, for `n_users` x `n_items` training data.
     fn load(
         &self,
-        params: &Value,
         artifact: &mut Artifact,
         n_users: usize,
         n_items: usize,
     ) -> Result<Box<dyn Model>>;
+}
+
+/// An algorithm together with parameters that passed its check: what trains and loads.
+#[derive(Clone)]
+pub struct Configured {
+    algorithm: Arc<dyn Algorithm>,
+    params: Arc<dyn Params>,
+}
+
+impl Configured {
+    pub fn algorithm(&self) -> &dyn Algorithm {
+        self.algorithm.as_ref()
+    }
+
+    pub fn params(&self) -> &dyn Params {
+        self.params.as_ref()
+    }
 }
 
 /// A trained model. Scoring never allocates per item beyond `out`.
@@ -165,6 +186,11 @@ pub trait Model: Send + Sync {
     }
 }
 
+/// The JSON of a parameter struct, for [`Params::to_json`].
+pub fn to_json<T: serde::Serialize>(params: &T) -> Value {
+    serde_json::to_value(params).expect("a parameter struct serialises")
+}
+
 /// Parses an algorithm's parameter struct from JSON, refusing unknown keys.
 pub fn parse_params<T: DeserializeOwned + Default>(algorithm: &str, params: &Value) -> Result<T> {
     match params {
@@ -185,6 +211,16 @@ pub fn ensure(ok: bool, name: &str, reason: &str) -> Result<()> {
     } else {
         Err(CoreError::param(name, reason))
     }
+}
+
+/// Checks `params` and fits, for the algorithms' own tests.
+#[cfg(test)]
+fn fit_json(
+    algorithm: &dyn Algorithm,
+    data: &Interactions,
+    params: &Value,
+) -> Result<Box<dyn Model>> {
+    algorithm.check(params)?.fit(data, &FitContext::silent())
 }
 
 /// The algorithms a build knows, by name.
@@ -240,10 +276,23 @@ impl Registry {
     }
 
     pub fn get(&self, name: &str) -> Result<&dyn Algorithm> {
+        self.find(name).map(|a| a.as_ref())
+    }
+
+    fn find(&self, name: &str) -> Result<&Arc<dyn Algorithm>> {
         self.algorithms
             .get(name)
-            .map(|a| a.as_ref())
             .ok_or_else(|| CoreError::UnknownAlgorithm(name.to_string()))
+    }
+
+    /// The algorithm `name` with `params` checked: the one way to train or load.
+    pub fn configure(&self, name: &str, params: &Value) -> Result<Configured> {
+        let algorithm = self.find(name)?;
+        let params = algorithm.check(params)?;
+        Ok(Configured {
+            algorithm: Arc::clone(algorithm),
+            params: params.into(),
+        })
     }
 
     pub fn names(&self) -> Vec<&'static str> {
@@ -277,18 +326,18 @@ mod tests {
         let r = Registry::builtin();
         for a in r.iter() {
             assert!(
-                a.validate(&serde_json::json!({"no_such_param": 1}))
-                    .is_err(),
+                a.check(&serde_json::json!({"no_such_param": 1})).is_err(),
                 "{}",
                 a.name()
             );
-            assert!(
-                a.validate(&serde_json::json!([1, 2])).is_err(),
+            assert!(a.check(&serde_json::json!([1, 2])).is_err(), "{}", a.name());
+            let defaults = a.check(&Value::Null).unwrap().to_json();
+            assert_eq!(
+                a.check(&defaults).unwrap().to_json(),
+                defaults,
                 "{}",
                 a.name()
             );
-            let defaults = a.validate(&Value::Null).unwrap();
-            assert_eq!(a.validate(&defaults).unwrap(), defaults, "{}", a.name());
         }
     }
 }

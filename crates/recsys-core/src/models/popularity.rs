@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ensure, parse_params, Algorithm, FitContext, Fitted, Model};
+use super::{ensure, parse_params, to_json, Algorithm, FitContext, Model, Params};
 use crate::artifact::{Artifact, Blob};
 use crate::budget::Shape;
 use crate::data::Interactions;
@@ -40,7 +40,7 @@ impl Algorithm for Popularity {
         "most popular items, optionally time-decayed (trending)"
     }
 
-    fn validate(&self, params: &Value) -> Result<Value> {
+    fn check(&self, params: &Value) -> Result<Box<dyn Params>> {
         let p: PopularityParams = parse_params(self.name(), params)?;
         if let Some(h) = p.half_life_days {
             ensure(
@@ -49,22 +49,26 @@ impl Algorithm for Popularity {
                 "must be a positive number of days",
             )?;
         }
-        Ok(serde_json::to_value(p).expect("plain struct serialises"))
+        Ok(Box::new(p))
+    }
+}
+
+impl Params for PopularityParams {
+    fn to_json(&self) -> Value {
+        to_json(self)
     }
 
-    fn reads_timestamps(&self, params: &Value) -> bool {
-        // Parameters that do not parse fail in `fit`; until then, assume the worst.
-        parse_params::<PopularityParams>(self.name(), params)
-            .map_or(true, |p| p.half_life_days.is_some())
+    fn reads_timestamps(&self) -> bool {
+        self.half_life_days.is_some()
     }
 
-    fn memory_needed(&self, _params: &Value, shape: &Shape) -> u64 {
+    fn memory_needed(&self, shape: &Shape) -> u64 {
         // One score per item, and its serialised copies.
         shape.items as u64 * 12
     }
 
-    fn fit(&self, data: &Interactions, params: &Value, ctx: &FitContext) -> Result<Fitted> {
-        let p: PopularityParams = parse_params(self.name(), params)?;
+    fn fit(&self, data: &Interactions, ctx: &FitContext) -> Result<Box<dyn Model>> {
+        let p = self;
         let reference = p.reference_time.or(data.max_timestamp()).unwrap_or(0);
         let mut scores = vec![0f64; data.n_items()];
         match p.half_life_days {
@@ -82,17 +86,13 @@ impl Algorithm for Popularity {
             }
         }
         ctx.report("popularity", 1, 1)?;
-        Ok(Fitted {
-            model: Box::new(PopularityModel {
-                scores: scores.into_iter().map(|s| s as f32).collect(),
-            }),
-            params: self.validate(params)?,
-        })
+        Ok(Box::new(PopularityModel {
+            scores: scores.into_iter().map(|s| s as f32).collect(),
+        }))
     }
 
     fn load(
         &self,
-        _params: &Value,
         artifact: &mut Artifact,
         _n_users: usize,
         n_items: usize,
@@ -143,11 +143,9 @@ mod tests {
     }
 
     fn scores(params: Value) -> Vec<f32> {
-        let fitted = Popularity
-            .fit(&data(), &params, &FitContext::silent())
-            .unwrap();
+        let fitted = crate::models::fit_json(&Popularity, &data(), &params).unwrap();
         let mut out = vec![0.0; 2];
-        fitted.model.score(None, &[], &mut out);
+        fitted.score(None, &[], &mut out);
         out // items sorted: ["new", "old"]
     }
 
@@ -167,27 +165,23 @@ mod tests {
 
     #[test]
     fn reads_timestamps_only_to_decay() {
-        let validated = |p: Value| Popularity.validate(&p).unwrap();
-        assert!(!Popularity.reads_timestamps(&validated(Value::Null)));
-        assert!(Popularity.reads_timestamps(&validated(serde_json::json!({"half_life_days": 1.0}))));
+        let reads = |p: Value| Popularity.check(&p).unwrap().reads_timestamps();
+        assert!(!reads(Value::Null));
+        assert!(reads(serde_json::json!({"half_life_days": 1.0})));
 
         let mut b = crate::data::InteractionsBuilder::without_timestamps();
         b.push("a", "x", 1.0, 5).unwrap();
         let without = b.build().unwrap();
         let decay = serde_json::json!({"half_life_days": 1.0});
-        assert!(Popularity
-            .fit(&without, &decay, &FitContext::silent())
-            .is_err());
-        assert!(Popularity
-            .fit(&without, &Value::Null, &FitContext::silent())
-            .is_ok());
+        assert!(crate::models::fit_json(&Popularity, &without, &decay).is_err());
+        assert!(crate::models::fit_json(&Popularity, &without, &Value::Null).is_ok());
     }
 
     #[test]
     fn rejects_nonpositive_half_life() {
         for h in [0.0, -1.0] {
             assert!(Popularity
-                .validate(&serde_json::json!({"half_life_days": h}))
+                .check(&serde_json::json!({"half_life_days": h}))
                 .is_err());
         }
     }
