@@ -356,7 +356,7 @@ fn create(path: &Path) -> Result<BufWriter<File>, CliError> {
 
 fn recommend(a: RecommendArgs, bars: &Bars) -> Result<(), CliError> {
     let registry = Registry::builtin();
-    recsys_core::trained::check_k(a.k)?;
+    recsys_core::rules::check_k(a.k)?;
     let model = TrainedModel::load_dir(&registry, &a.model)?;
     let data = read(&a.input, false, bars)?;
     let users: Vec<String> = if let Some(path) = &a.users_from {
@@ -456,7 +456,7 @@ fn split(a: SplitArgs, bars: &Bars) -> Result<(), CliError> {
 }
 
 fn score(a: ScoreArgs, bars: &Bars) -> Result<(), CliError> {
-    recsys_core::trained::check_k(a.k)?;
+    recsys_core::rules::check_k(a.k)?;
     let train_raw = read_path(&a.train, bars)?;
     let test_raw = read_path(&a.test, bars)?;
     // One index space over train and test, as in `eval`.

@@ -132,7 +132,7 @@ fn configure_each(
 
 pub fn eval(a: EvalArgs, t: &Trainer) -> Result<(), CliError> {
     let configured = configure_each(&t.registry, &a.params, &a.algorithms)?;
-    recsys_core::trained::check_k(a.k)?;
+    recsys_core::rules::check_k(a.k)?;
     let strategy = a.split.strategy()?;
     let prepared = Holdout::split(&read(&a.input, true, t.bars)?, &strategy)?;
     let mut rows = Vec::new();
@@ -195,7 +195,7 @@ fn fit_seconds(model: &TrainedModel) -> f64 {
 
 pub fn tune(a: TuneArgs, t: &Trainer) -> Result<(), CliError> {
     t.registry.get(&a.algorithm)?;
-    recsys_core::trained::check_k(a.k)?;
+    recsys_core::rules::check_k(a.k)?;
     let axes = if a.grid.is_empty() {
         tune::default_grid(&a.algorithm)?
     } else {

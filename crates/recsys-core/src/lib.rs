@@ -12,6 +12,7 @@ pub mod kernels;
 pub mod models;
 pub mod offline;
 pub mod rng;
+pub mod rules;
 mod scoring;
 mod screening;
 pub mod topk;

@@ -11,14 +11,12 @@ use crate::artifact::{Artifact, Blob, DataSummary, Manifest, FORMAT, FORMAT_VERS
 use crate::data::{IdMap, Interactions};
 use crate::error::{CoreError, Result};
 use crate::models::{Configured, FitContext, Model, Registry};
+use crate::rules::check_k;
 use crate::scoring::{popular_order, Ranker, Scratch};
 use crate::screening::{top_k_factored, QuantizedItems};
 use crate::topk::top_k;
 use std::cell::RefCell;
 use std::sync::OnceLock;
-
-/// Largest `k` a caller may ask for; more is a bug or an attack, not a recommendation.
-pub const MAX_K: usize = 10_000;
 
 pub struct TrainedModel {
     pub manifest: Manifest,
@@ -51,16 +49,6 @@ pub struct Recommendations {
 pub struct UserQuery {
     pub user: Option<u32>,
     pub history: Vec<(u32, f32)>,
-}
-
-pub fn check_k(k: usize) -> Result<()> {
-    if k == 0 || k > MAX_K {
-        return Err(CoreError::param(
-            "k",
-            format!("must be between 1 and {MAX_K}"),
-        ));
-    }
-    Ok(())
 }
 
 impl TrainedModel {
@@ -545,7 +533,9 @@ pub(crate) mod tests {
         )
         .unwrap();
         assert!(m.recommend(&UserQuery::default(), 0, &[]).is_err());
-        assert!(m.recommend(&UserQuery::default(), MAX_K + 1, &[]).is_err());
+        assert!(m
+            .recommend(&UserQuery::default(), crate::rules::MAX_K + 1, &[])
+            .is_err());
     }
 
     #[test]

@@ -69,7 +69,9 @@ impl SplitStrategy {
         }
     }
 
-    fn validate(&self) -> Result<(), EvalError> {
+    /// Refuses parameters no split can use; [`split`] calls it first, and a surface that
+    /// takes a strategy (the sidecar) calls it to refuse one before any work.
+    pub fn check(&self) -> Result<(), EvalError> {
         let min_items = match self {
             SplitStrategy::RandomHoldout {
                 test_fraction,
@@ -122,7 +124,7 @@ pub struct Split {
 /// sides of the cut is a re-interaction, not a new item to predict: its events from the cut
 /// on are dropped, as are test events of users or items absent from train.
 pub fn split(events: &[Event], strategy: &SplitStrategy) -> Result<Split, EvalError> {
-    strategy.validate()?;
+    strategy.check()?;
     if events.is_empty() {
         return Err(EvalError::EmptyData("no events to split".into()));
     }

@@ -9,20 +9,14 @@ pub mod train;
 
 use crate::error::{SqlError, SqlResult};
 
-/// Model names as the `recsys.models.name` check constraint allows them.
+/// Model names by the core's rule, which the `recsys.models.name` check constraint repeats.
 pub fn model_name(name: Option<&str>) -> SqlResult<&str> {
     let name = name.ok_or_else(|| SqlError::null("model"))?;
-    let ok = (1..=64).contains(&name.len())
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok {
-        Ok(name)
-    } else {
-        Err(SqlError::invalid(format!("invalid model name \"{}\"", name.escape_default()))
-            .hint("model names are 1-64 characters of letters, digits, '_', '.' and '-', starting with a letter or digit"))
-    }
+    recsys_core::rules::check_model_name(name).map_err(|_| {
+        SqlError::invalid(format!("invalid model name \"{}\"", name.escape_default()))
+            .hint(recsys_core::rules::MODEL_NAME_RULE)
+    })?;
+    Ok(name)
 }
 
 /// An optional model name: NULL means "the tenant's latest model".
@@ -32,7 +26,7 @@ pub fn optional_model_name(name: Option<&str>) -> SqlResult<Option<&str>> {
 
 pub fn k(k: Option<i32>) -> SqlResult<usize> {
     let k = k.ok_or_else(|| SqlError::null("k"))?;
-    let max = recsys_core::trained::MAX_K;
+    let max = recsys_core::rules::MAX_K;
     if k < 1 || k as usize > max {
         return Err(SqlError::invalid(format!(
             "k must be between 1 and {max}, not {k}"

@@ -123,7 +123,7 @@ fn similar_impl(
         .iter()
         .filter_map(|i| trained.items.get(i))
         .collect();
-    let want = (k + unavailable.len()).min(recsys_core::trained::MAX_K);
+    let want = (k + unavailable.len()).min(recsys_core::rules::MAX_K);
     let similar = trained.similar_items(item, want)?.unwrap_or_default();
     Ok(similar
         .into_iter()
