@@ -63,6 +63,7 @@ fn what_the_user_can_fix_exits_2() {
         "user\titem\tweight\nu1\ti1\tnot-a-number\n",
     );
     let empty = write(&dir, "empty.tsv", "user\titem\n");
+    let no_rank = write(&dir, "recs.tsv", "user\titem\trank\nu1\ti1\n");
     let huge = write(&dir, "wide.tsv", &{
         let mut s = String::from("user\titem\n");
         for i in 0..60_000 {
@@ -168,6 +169,30 @@ fn what_the_user_can_fix_exits_2() {
         ),
         ("no interactions", vec!["train", "-i", &empty, "-o", &model]),
         (
+            "score: recommendations missing",
+            vec![
+                "score",
+                "--train",
+                &data,
+                "--test",
+                &data,
+                "--recommendations",
+                "/nonexistent/recs.tsv",
+            ],
+        ),
+        (
+            "score: a line without a rank",
+            vec![
+                "score",
+                "--train",
+                &data,
+                "--test",
+                &data,
+                "--recommendations",
+                &no_rank,
+            ],
+        ),
+        (
             "too large",
             vec![
                 "train",
@@ -223,6 +248,19 @@ fn refused_models_and_failed_writes_exit_1() {
     std::fs::write(&manifest, newer).expect("edit the manifest");
     let (code, stderr) = exit_code(&["recommend", "-m", &model_arg, "-i", &data]);
     assert_eq!(code, 1, "newer format: {stderr}");
+
+    let (code, stderr) = exit_code(&[
+        "generate",
+        "--users",
+        "10",
+        "--items",
+        "5",
+        "--interactions",
+        "20",
+        "-o",
+        "/dev/full",
+    ]);
+    assert_eq!(code, 1, "a write that fails: {stderr}");
 
     let unwritable = "/nonexistent/dir/recs.tsv";
     let (code, stderr) = exit_code(&[

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! `recsys tune`: a grid search over one algorithm's parameters on one split. The defaults are
+//! The grid of `recsys tune`: its axes, candidates and ranked outcome. The default grids are
 //! a starting point, not a tuned choice (docs/how-to/tune-parameters.md): ALS's overfit every
 //! data set we measured, and its best regularisation grows with the data.
 
