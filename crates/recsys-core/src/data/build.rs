@@ -2,8 +2,6 @@
 //! Building the matrices: [`InteractionsBuilder`] from a stream of interactions, and the
 //! counting sort ([`RowScatter`]) that it and [`Interactions::from_raw`] lay rows out with.
 
-use std::sync::Arc;
-
 use super::{validate_id, validate_weight, Csr, IdMap, IdTable, Interactions, TimeRange};
 use crate::error::Result;
 
@@ -119,8 +117,8 @@ impl InteractionsBuilder {
             + (self.users.heap_bytes() + self.items.heap_bytes()) as u64;
         // Both orientations: an index and a weight per interaction, timestamps once, indptrs.
         let stamps = if self.keep_timestamps { 8 } else { 0 };
-        let matrices = self.len as u64 * (2 * 8 + stamps)
-            + (self.users.ids.len() + self.items.ids.len()) as u64 * 16;
+        let matrices =
+            self.len as u64 * (2 * 8 + stamps) + (self.users.len() + self.items.len()) as u64 * 16;
         held + matrices
     }
 
@@ -141,7 +139,7 @@ impl InteractionsBuilder {
         } = self;
         let (users, user_remap) = users.into_sorted();
         let (items, item_remap) = items.into_sorted();
-        let mut counts = vec![0usize; users.ids.len() + 1];
+        let mut counts = vec![0usize; users.len() + 1];
         for &(u, _, _) in chunks.iter().flat_map(|c| &c.entries) {
             counts[user_remap[u as usize] as usize + 1] += 1;
         }
@@ -155,14 +153,10 @@ impl InteractionsBuilder {
             }
         }
         drop((user_remap, item_remap));
-        let (by_user, timestamps) = rows.finish(items.ids.len());
+        let (by_user, timestamps) = rows.finish(items.len());
         Ok(Interactions::assemble(
-            IdMap {
-                inner: Arc::new(users),
-            },
-            IdMap {
-                inner: Arc::new(items),
-            },
+            IdMap::from_table(users),
+            IdMap::from_table(items),
             by_user,
             timestamps,
             time_range,
