@@ -11,8 +11,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use recsys_core::data::InteractionsBuilder;
-use recsys_core::rng::SplitMix64;
 use recsys_core::topk::top_k;
+use recsys_core::SplitMix64;
 use recsys_core::{FitContext, Interactions, Registry, TrainedModel};
 
 struct Scale {

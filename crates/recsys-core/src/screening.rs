@@ -243,8 +243,8 @@ pub(crate) fn top_k_factored(
 mod tests {
     use super::*;
     use crate::kernels::gemv;
-    use crate::rng::SplitMix64;
     use crate::topk::top_k;
+    use recsys_eval::SplitMix64;
 
     // The dense path of ALS: the same dispatch as the exact pass.
     fma_dispatch!(fn dense_scores => dense_impl(m: &[f32], x: &[f32], out: &mut [f32]));

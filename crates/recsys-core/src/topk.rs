@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn matches_full_sort_on_pseudo_random_scores() {
-        let mut rng = crate::rng::SplitMix64::new(3);
+        let mut rng = recsys_eval::SplitMix64::new(3);
         for round in 0..50 {
             let n = 1 + round * 7;
             let scores: Vec<f32> = (0..n).map(|_| (rng.next_f32() * 20.0).floor()).collect();
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn runs_in_pieces_equal_one_scan() {
-        let mut rng = crate::rng::SplitMix64::new(11);
+        let mut rng = recsys_eval::SplitMix64::new(11);
         let scores: Vec<f32> = (0..500).map(|_| (rng.next_f32() * 30.0).floor()).collect();
         let whole = top_k(&mut scores.clone(), 17, &[]);
         let mut best = TopK::new(17);

@@ -458,7 +458,7 @@ pub(crate) mod tests {
     /// `users` x `items` with about `per_user` random items each, and random weights, so that
     /// factor scores have no ties.
     fn random_data(users: usize, items: usize, per_user: usize, seed: u64) -> Interactions {
-        let mut rng = crate::rng::SplitMix64::new(seed);
+        let mut rng = recsys_eval::SplitMix64::new(seed);
         let mut rows = Vec::new();
         for u in 0..users {
             for _ in 0..per_user {

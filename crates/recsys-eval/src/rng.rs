@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! SplitMix64: a tiny deterministic PRNG that is part of this crate, so a seed gives the same
-//! split in every release (a `rand` upgrade may change its generators' streams).
+//! split, and the core the same model, in every release (a `rand` upgrade may change its
+//! generators' streams). The one generator of the workspace: the core re-exports it.
 
 /// SplitMix64 (Steele, Lea and Flood, 2014). Not cryptographic; fine for shuffling.
 #[derive(Clone, Debug)]
@@ -49,6 +50,11 @@ impl SplitMix64 {
         }
     }
 
+    /// Uniform in `[0, 1)` with 24 bits of precision.
+    pub fn next_f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
     /// Uniform in `[0, 1)` with 53 bits of precision.
     pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
@@ -73,6 +79,15 @@ mod tests {
         let mut r = SplitMix64::new(0);
         assert_eq!(r.next_u64(), 0xE220_A839_7B1D_CDAF);
         assert_eq!(r.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+    }
+
+    #[test]
+    fn floats_are_in_unit_interval() {
+        let mut r = SplitMix64::stream(7, 3);
+        for _ in 0..10_000 {
+            assert!((0.0..1.0).contains(&r.next_f32()));
+            assert!((0.0..1.0).contains(&r.next_f64()));
+        }
     }
 
     #[test]
