@@ -12,13 +12,14 @@ mod extract;
 pub mod json;
 mod limits;
 mod locks;
-pub mod observability;
 pub mod openapi;
 pub mod problems;
+pub mod prometheus;
 mod rate;
+pub mod request_id;
 pub mod routes;
 pub mod server;
-pub mod telemetry;
+pub mod tracing_setup;
 pub mod trainers;
 mod validate;
 
@@ -83,7 +84,7 @@ impl AppState {
             evaluations: Arc::new(Semaphore::new(config.eval_concurrency)),
             extension: compat::Extension::default(),
             config: Arc::new(config),
-            metrics: observability::prometheus(),
+            metrics: prometheus::recorder(),
         }
     }
 
@@ -105,7 +106,7 @@ fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(routes::v1())
         .merge(routes::health::router())
-        .routes(routes!(observability::metrics_endpoint))
+        .routes(routes!(prometheus::metrics_endpoint))
 }
 
 /// The OpenAPI document of every route.
@@ -130,7 +131,7 @@ pub fn app(state: AppState) -> Router {
     let (router, api) = documented().split_for_parts();
     let yaml = openapi::yaml(&api);
     router
-        .route_layer(axum::middleware::from_fn(observability::track))
+        .route_layer(axum::middleware::from_fn(prometheus::track))
         .route(
             "/openapi.yaml",
             get(move || async move { ([(header::CONTENT_TYPE, "application/yaml")], yaml) }),
@@ -149,7 +150,7 @@ pub fn app(state: AppState) -> Router {
                 .make_span_with(|request: &Request<_>| {
                     let id = request
                         .headers()
-                        .get(observability::REQUEST_ID)
+                        .get(request_id::HEADER)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("");
                     tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
@@ -163,7 +164,7 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(axum::middleware::from_fn(observability::sanitize_request_id))
+        .layer(axum::middleware::from_fn(request_id::sanitize))
         .with_state(state)
 }
 
@@ -171,7 +172,7 @@ pub fn app(state: AppState) -> Router {
 /// Keep it off the network clients reach; it is meant for the scraper.
 pub fn metrics_app(state: AppState) -> Router {
     Router::new()
-        .route("/metrics", get(observability::metrics_open))
+        .route("/metrics", get(prometheus::metrics_open))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(problems::rewrite))

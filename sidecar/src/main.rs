@@ -68,7 +68,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if matches!(cli.command, None | Some(Command::Serve)) {
-        if let Err(e) = recsys_sidecar::telemetry::init(&config) {
+        if let Err(e) = recsys_sidecar::tracing_setup::init(&config) {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
@@ -219,7 +219,7 @@ async fn serve(config: Config) -> Result<(), String> {
     );
     tokio::join!(api, metrics);
     // The exporter's blocking client must not be dropped on an async worker.
-    tokio::task::spawn_blocking(recsys_sidecar::telemetry::shutdown)
+    tokio::task::spawn_blocking(recsys_sidecar::tracing_setup::shutdown)
         .await
         .map_err(|e| e.to_string())?;
     Ok(())

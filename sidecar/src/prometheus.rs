@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: BUSL-1.1
-//! Prometheus metrics and request ids. Metric labels never carry a tenant or a user: only the
-//! route template, the method and the status, so cardinality stays fixed.
+//! Prometheus metrics: the recorder, the per-request counters and timings, and `/metrics`.
+//! Labels never carry a tenant or a user: only the route template, the method and the status,
+//! so cardinality stays fixed.
 
 use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -16,10 +17,8 @@ use subtle::ConstantTimeEq;
 use crate::error::{ApiError, Problem};
 use crate::AppState;
 
-pub const REQUEST_ID: &str = "x-request-id";
-
 /// The process-wide recorder (metrics allows one); later calls share the first.
-pub fn prometheus() -> PrometheusHandle {
+pub fn recorder() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
@@ -61,21 +60,6 @@ pub async fn track(request: Request, next: Next) -> Response {
     metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method)
         .record(started.elapsed().as_secs_f64());
     response
-}
-
-/// A client's X-Request-Id is kept only if it is short and printable; otherwise a fresh one is
-/// made, so logs cannot be flooded or forged through it.
-pub async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
-    let acceptable = |v: &HeaderValue| {
-        let b = v.as_bytes();
-        !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic())
-    };
-    if let Some(v) = request.headers().get(REQUEST_ID) {
-        if !acceptable(v) {
-            request.headers_mut().remove(REQUEST_ID);
-        }
-    }
-    next.run(request).await
 }
 
 /// Prometheus text exposition, on the API listener only with `RECSYS_METRICS_TOKEN`.
