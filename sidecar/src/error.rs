@@ -216,6 +216,14 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// A rule of the core refused a request value: the status its kind's SQLSTATE gets, so a
+/// value refused here and the same value refused by the extension answer alike.
+impl From<recsys_core::CoreError> for ApiError {
+    fn from(e: recsys_core::CoreError) -> Self {
+        ApiError::from_database(e.kind().sqlstate(), &e.to_string(), None)
+    }
+}
+
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
         ApiError::invalid(r.body_text())
@@ -291,6 +299,77 @@ mod tests {
             assert_eq!(kind.sqlstate(), sqlstate, "{kind:?}");
             let api = ApiError::from_database(sqlstate, &error.to_string(), None);
             assert_eq!((api.status.as_u16(), api.code), (status, code), "{kind:?}");
+        }
+    }
+
+    /// Every other SQLSTATE mapping docs/reference/sidecar.md documents (the table of codes),
+    /// with whether the database's message is passed on as `detail`: PostgreSQL's own messages
+    /// name tables, constraints and hosts, which stay in the log.
+    #[test]
+    fn every_documented_sqlstate_has_its_status_and_code() {
+        const PASSED: bool = true;
+        const GENERIC: bool = false;
+        #[rustfmt::skip]
+        let table = [
+            // 409: conflicts, retried or resolved by the caller.
+            ("55006", "model \"m\" is being trained by another session", 409, "conflict", PASSED),
+            ("55000", "training run 7 is already succeeded", 409, "conflict", PASSED),
+            ("23505", "duplicate key value violates unique constraint \"interactions_pkey\"", 409, "conflict", GENERIC),
+            ("40001", "could not serialize access due to concurrent update", 409, "conflict", PASSED),
+            ("40P01", "deadlock detected", 409, "conflict", PASSED),
+            // 422: class 22 (the listed codes and the rest of the class) and class 23.
+            ("22004", "k must not be null", 422, "invalid_parameter", PASSED),
+            ("22023", "k must be between 1 and 10000, not 0", 422, "invalid_parameter", PASSED),
+            ("22P02", "invalid input syntax for type bigint: \"x\"", 422, "invalid_parameter", PASSED),
+            ("22003", "integer out of range", 422, "invalid_parameter", PASSED),
+            ("22008", "interaction of user \"u\" has an infinite occurred_at", 422, "invalid_parameter", PASSED),
+            ("22000", "weight is NaN", 422, "invalid_parameter", PASSED),
+            ("22012", "division by zero", 422, "invalid_parameter", PASSED),
+            ("23502", "null value in column \"user_id\" of relation \"interactions\"", 422, "invalid_parameter", GENERIC),
+            ("23503", "insert or update on table \"model_versions\" violates foreign key constraint", 422, "invalid_parameter", GENERIC),
+            ("23514", "new row for relation \"interactions\" violates check constraint", 422, "invalid_parameter", GENERIC),
+            // 422 too_large: the extension's limits, not the server's state.
+            ("54000", "the trained model takes 1100 MiB, more than a PostgreSQL value can hold (1 GiB)", 422, "too_large", PASSED),
+            ("53200", "too large: evaluating als needs about 10 MiB, more than the limit of 1 MiB", 422, "too_large", PASSED),
+            // 503: the server's resources, a read-only server, an unreachable or stopping one.
+            ("53200", "out of memory", 503, "insufficient_resources", PASSED),
+            ("53100", "could not extend file: No space left on device", 503, "insufficient_resources", PASSED),
+            ("53300", "sorry, too many clients already", 503, "insufficient_resources", PASSED),
+            ("25006", "recsys.eval cannot run on a hot standby", 503, "read_only", PASSED),
+            ("08006", "server closed the connection unexpectedly", 503, "unavailable", GENERIC),
+            ("08001", "could not connect to server at 10.0.0.1", 503, "unavailable", GENERIC),
+            ("57P01", "terminating connection due to administrator command", 503, "unavailable", GENERIC),
+            ("57P03", "the database system is starting up", 503, "unavailable", GENERIC),
+            // The rest.
+            ("42501", "permission denied for function activate", 403, "forbidden", GENERIC),
+            ("P0002", "model \"m\" does not exist", 404, "not_found", PASSED),
+            ("57014", "canceling statement due to statement timeout", 504, "timeout", PASSED),
+            ("0A000", "incompatible model artifact: format version 9", 409, "incompatible_artifact", PASSED),
+            ("XX001", "invalid model artifact: blob \"weights\" fails its checksum", 500, "corrupt_artifact", PASSED),
+            // Unmapped, including PostgreSQL's 0A000 that is not about an artifact.
+            ("0A000", "cannot use subquery in check constraint", 500, "internal", GENERIC),
+            ("XX000", "recsys internal error: SPI failed", 500, "internal", GENERIC),
+            ("42P01", "relation \"recsys.nope\" does not exist", 500, "internal", GENERIC),
+            ("", "no SQLSTATE", 500, "internal", GENERIC),
+        ];
+        for (sqlstate, message, status, code, passed) in table {
+            let hint = Some("a hint".to_string());
+            let api = ApiError::from_database(sqlstate, message, hint.clone());
+            assert_eq!(
+                (api.status.as_u16(), api.code),
+                (status, code),
+                "{sqlstate} {message}"
+            );
+            assert_eq!(api.detail == message, passed, "{sqlstate}: {}", api.detail);
+            if sqlstate == "57014" {
+                let own = api.hint.as_deref().unwrap_or_default();
+                assert!(own.contains("RECSYS_REQUEST_TIMEOUT_SECS"), "{own}");
+            } else if passed {
+                assert_eq!(
+                    api.hint, hint,
+                    "{sqlstate}: the hint passes with the message"
+                );
+            }
         }
     }
 

@@ -50,16 +50,26 @@ pub fn optional_whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D:
     }
 }
 
-/// A whole number that also accepts the JSON form `5.0`.
-pub fn whole<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    let n = f64::deserialize(d)?;
-    if n.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&n) {
-        Ok(n as u64)
-    } else {
-        Err(serde::de::Error::custom(format!(
-            "expected a whole number, got {n}"
-        )))
-    }
+/// A whole number of the field's type that also accepts the JSON form `5.0`; integers are
+/// taken exactly (a seed above 2^53 keeps every digit).
+pub fn whole<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i128>,
+{
+    let n = serde_json::Number::deserialize(d)?;
+    let exact = n
+        .as_i64()
+        .map(i128::from)
+        .or_else(|| n.as_u64().map(i128::from))
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 2f64.powi(64))
+                .map(|f| f as i128)
+        });
+    exact.and_then(|v| T::try_from(v).ok()).ok_or_else(|| {
+        serde::de::Error::custom(format!("expected a whole number in range, got {n}"))
+    })
 }
 
 #[cfg(test)]

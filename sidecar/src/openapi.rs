@@ -6,6 +6,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::error::Problem;
+use crate::validate::ModelName;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,7 +16,7 @@ use crate::error::Problem;
         license(name = "BUSL-1.1", identifier = "BUSL-1.1")
     ),
     modifiers(&Security),
-    components(schemas(Problem)),
+    components(schemas(Problem, ModelName)),
     tags(
         (name = "interactions", description = "Ingest implicit feedback"),
         (name = "items", description = "The item catalogue"),

@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path, Query};
+use crate::validate::ModelName;
 use crate::{db, validate, AppState};
 
 #[derive(Deserialize, Serialize, ToSchema)]
@@ -47,11 +48,7 @@ pub struct SimilarQuery {
     #[param(minimum = 1, maximum = 1000, default = 10)]
     pub k: Option<u32>,
     /// Model to use; the tenant's most recently trained one when absent.
-    #[param(
-        min_length = 1,
-        max_length = 64,
-        pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-    )]
+    #[param(value_type = Option<ModelName>)]
     pub model: Option<String>,
 }
 

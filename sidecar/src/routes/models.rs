@@ -12,7 +12,9 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path};
 use crate::json::JsonText;
+use crate::validate::ModelName;
 use crate::{db, validate, AppState};
+use recsys_eval::SplitStrategy;
 
 #[derive(Serialize, ToSchema, sqlx::FromRow)]
 pub struct Model {
@@ -68,62 +70,55 @@ pub struct EvalRequest {
     pub split: Option<Split>,
 }
 
-/// The split of `recsys.eval` (docs/reference/sql.md#recsyseval).
+/// The split of `recsys.eval` (docs/reference/sql.md#recsyseval), checked by the same rule
+/// as in SQL and the CLI (`recsys_eval::SplitStrategy::check`).
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Split {
     /// Per user with at least `min_user_items` items, hold out a random `test_fraction` of them.
     RandomHoldout {
-        #[schema(minimum = 0.001, maximum = 0.999)]
+        #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0)]
         test_fraction: f64,
-        #[schema(minimum = 2, maximum = 1000000)]
+        #[schema(minimum = 2)]
         #[serde(deserialize_with = "crate::json::whole")]
         min_user_items: u64,
-        #[schema(minimum = 0, maximum = 9007199254740991_u64)]
         #[serde(deserialize_with = "crate::json::whole")]
         seed: u64,
     },
     /// Per user with at least `min_user_items` items, hold out the latest.
     LeaveLastOut {
-        #[schema(minimum = 2, maximum = 1000000)]
+        #[schema(minimum = 2)]
         #[serde(deserialize_with = "crate::json::whole")]
         min_user_items: u64,
     },
-    /// Events at or after `cut` (Unix seconds) are the test side.
+    /// Events at or after `cut` (Unix seconds, negative before 1970) are the test side.
     TimeCut {
-        #[schema(minimum = 0, maximum = 9007199254740991_u64)]
         #[serde(deserialize_with = "crate::json::whole")]
-        cut: u64,
+        cut: i64,
     },
 }
 
 impl Split {
     fn check(&self) -> ApiResult<()> {
-        let (fraction, min_items, big) = match *self {
+        let items = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        let strategy = match *self {
             Split::RandomHoldout {
                 test_fraction,
                 min_user_items,
                 seed,
-            } => (test_fraction, min_user_items, seed),
-            Split::LeaveLastOut { min_user_items } => (0.5, min_user_items, 0),
-            Split::TimeCut { cut } => (0.5, 2, cut),
+            } => SplitStrategy::RandomHoldout {
+                test_fraction,
+                min_user_items: items(min_user_items),
+                seed,
+            },
+            Split::LeaveLastOut { min_user_items } => SplitStrategy::LeaveLastOut {
+                min_user_items: items(min_user_items),
+            },
+            Split::TimeCut { cut } => SplitStrategy::TimeCut { cut },
         };
-        if !(0.001..=0.999).contains(&fraction) {
-            return Err(ApiError::invalid(
-                "split.test_fraction must be from 0.001 to 0.999",
-            ));
-        }
-        if !(2..=1_000_000).contains(&min_items) {
-            return Err(ApiError::invalid(
-                "split.min_user_items must be from 2 to 1000000",
-            ));
-        }
-        if big > (1 << 53) - 1 {
-            return Err(ApiError::invalid(
-                "split.seed and split.cut must be below 2^53",
-            ));
-        }
-        Ok(())
+        strategy
+            .check()
+            .map_err(|e| ApiError::from(recsys_core::CoreError::from(e)))
     }
 }
 
@@ -179,7 +174,7 @@ pub async fn list_models(
 
 /// A model's versions, newest first (viewer).
 #[utoipa::path(get, path = "/v1/models/{model}/versions", tag = "models",
-    params(("model" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")),
+    params(("model" = ModelName, Path)),
     responses((status = 200, body = VersionList),
               (status = "4XX", body = Problem, content_type = "application/problem+json"),
               (status = "5XX", body = Problem, content_type = "application/problem+json")),
@@ -220,7 +215,7 @@ pub async fn list_versions(
 
 /// Makes `version` the one served (admin).
 #[utoipa::path(post, path = "/v1/models/{model}/versions/{version}/activate", tag = "models",
-    params(("model" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"),
+    params(("model" = ModelName, Path),
            ("version" = i32, Path, minimum = 1)),
     responses((status = 200, body = Activated),
               (status = "4XX", body = Problem, content_type = "application/problem+json"),
@@ -252,7 +247,7 @@ pub async fn activate(
 /// Runs within the request, bounded by RECSYS_REQUEST_TIMEOUT_SECS, on connections apart from
 /// serving's; at RECSYS_EVAL_CONCURRENCY evaluations running, more get 429.
 #[utoipa::path(post, path = "/v1/models/{model}/evaluations", tag = "models",
-    params(("model" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")),
+    params(("model" = ModelName, Path)),
     request_body = EvalRequest,
     responses((status = 200, body = Evaluation),
               (status = "4XX", body = Problem, content_type = "application/problem+json"),
@@ -291,4 +286,38 @@ pub async fn evaluate(
     .await?;
     tx.commit().await?;
     Ok(axum::Json(evaluation))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(body: serde_json::Value) -> Result<(), String> {
+        let split: Split = serde_json::from_value(body).map_err(|e| e.to_string())?;
+        split
+            .check()
+            .map_err(|e| format!("{} {}", e.status, e.detail))
+    }
+
+    /// The bounds are `recsys_eval::SplitStrategy::check`'s, as in SQL and the CLI.
+    #[test]
+    fn splits_are_checked_by_the_evaluation_rule() {
+        let holdout = |fraction: f64, min: u64| json!({"kind": "random_holdout", "test_fraction": fraction, "min_user_items": min, "seed": 7});
+        assert_eq!(check(holdout(0.0005, 5)), Ok(()));
+        assert_eq!(check(json!({"kind": "time_cut", "cut": -86400})), Ok(()));
+        assert_eq!(
+            check(json!({"kind": "leave_last_out", "min_user_items": 2_000_000})),
+            Ok(())
+        );
+        let seed = json!({"kind": "random_holdout", "test_fraction": 0.2, "min_user_items": 5, "seed": 9007199254740993_u64});
+        let Ok(Split::RandomHoldout { seed, .. }) = serde_json::from_value::<Split>(seed) else {
+            panic!("a seed above 2^53 parses");
+        };
+        assert_eq!(seed, 9007199254740993);
+        for bad in [holdout(0.0, 5), holdout(1.0, 5), holdout(0.2, 1)] {
+            let refused = check(bad.clone()).expect_err("refused");
+            assert!(refused.starts_with("422"), "{bad}: {refused}");
+        }
+    }
 }

@@ -18,6 +18,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path};
 use crate::json::JsonText;
+use crate::validate::ModelName;
 use crate::{db, validate, AppState};
 
 #[derive(Deserialize, ToSchema)]
@@ -87,7 +88,7 @@ const QUEUE_FULL_RETRY: std::time::Duration = std::time::Duration::from_secs(30)
 /// `Location` until `status` is `succeeded`, `failed` or `cancelled`. A tenant with
 /// RECSYS_TRAINING_QUEUE_PER_TENANT unfinished runs gets 429 and `Retry-After`.
 #[utoipa::path(post, path = "/v1/models/{model}/training-runs", tag = "training",
-    params(("model" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")),
+    params(("model" = ModelName, Path)),
     request_body = TrainRequest,
     responses((status = 202, body = TrainingRun,
                headers(("Location" = String, description = "URL of the run"))),
