@@ -64,7 +64,7 @@ AS 'recsys-0.2.0', 'algorithms_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/api/admin.rs:38
+-- extension/src/api/admin.rs:41
 -- recsys::api::admin::cached_models
 CREATE  FUNCTION "cached_models"() RETURNS bigint /* i64 */
 STRICT VOLATILE PARALLEL RESTRICTED
@@ -604,7 +604,7 @@ $$;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/api/eval.rs:36
+-- extension/src/api/eval.rs:35
 -- recsys::api::eval::eval
 CREATE  FUNCTION "eval"(
 	"model" TEXT, /* Option < & str > */

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: BUSL-1.1
-//! Every query the extension runs, with bound parameters only. Each query also filters by
+//! Every query the extension runs on its tables, with bound parameters only (the history a
+//! training or an evaluation writes is in `history`; `tenant` resolves the caller,
+//! `run_progress` publishes from a background worker, `privileged` finds the extension's
+//! owner). Each query also filters by
 //! the resolved tenant explicitly, so superusers and BYPASSRLS roles (which skip row-level
 //! security) still see one tenant. Comparisons on recsys domains name pg_catalog's operator:
 //! the functions pin search_path too, but neither a role's own operators nor its path may
@@ -17,6 +20,9 @@ use recsys_core::{Interactions, InteractionsBuilder};
 
 use crate::error::{SqlError, SqlResult};
 use crate::guc;
+
+mod history;
+pub use history::{record_eval, store_version, Stored};
 
 /// Rows fetched per cursor round trip while loading interactions.
 const BATCH: i64 = 50_000;

@@ -5,7 +5,6 @@
 use std::time::Instant;
 
 use pgrx::prelude::*;
-use pgrx::JsonB;
 use recsys_core::offline::Holdout;
 use recsys_core::{FitContext, TrainedModel};
 use recsys_eval::SplitStrategy;
@@ -120,27 +119,16 @@ fn eval_impl(model: Option<&str>, k: Option<i32>, split: Option<JsonbText>) -> S
     let metrics = serde_json::to_value(&m).map_err(|e| SqlError::invalid(e.to_string()))?;
     let split_json =
         serde_json::to_value(&strategy).map_err(|e| SqlError::invalid(e.to_string()))?;
-    let eval_id: i64 = Spi::connect_mut(|client| -> SqlResult<Option<i64>> {
-        Ok(client
-            .update(
-                "INSERT INTO recsys.eval_runs (tenant_id, model, algorithm, params, split, k, metrics, seconds) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                None,
-                &[
-                    tenant.as_str().into(),
-                    model.into(),
-                    algorithm.as_str().into(),
-                    JsonB(trained.manifest.params.clone()).into(),
-                    JsonB(split_json).into(),
-                    (k as i32).into(),
-                    JsonB(metrics).into(),
-                    seconds.into(),
-                ],
-            )?
-            .first()
-            .get_one()?)
-    })?
-    .ok_or_else(|| SqlError::invalid("evaluation run was not recorded"))?;
+    let eval_id = spi::record_eval(
+        &tenant,
+        model,
+        &algorithm,
+        &trained.manifest.params,
+        split_json,
+        k as i32,
+        metrics,
+        seconds,
+    )?;
     Ok((
         eval_id,
         model.to_string(),

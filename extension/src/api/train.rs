@@ -17,8 +17,8 @@ use std::cell::Cell;
 use std::time::Instant;
 
 use pgrx::prelude::*;
-use pgrx::JsonB;
-use recsys_core::{FitContext, Progress, TrainedModel};
+use recsys_core::models::Configured;
+use recsys_core::{FitContext, Interactions, Progress, TrainedModel};
 
 use crate::error::{run, SqlError, SqlResult};
 use crate::jsonb_text::JsonbText;
@@ -56,22 +56,6 @@ fn train(
 > {
     let row = run(|| train_impl(model, algorithm, params, activate, run_id));
     TableIterator::once(row)
-}
-
-/// A trained model as it is stored.
-struct Stored<'a> {
-    tenant: &'a str,
-    model: &'a str,
-    algorithm: &'a str,
-    params: &'a serde_json::Value,
-    metrics: &'a serde_json::Value,
-    manifest: serde_json::Value,
-    artifact: &'a [u8],
-    /// Users, items and interactions of the training data.
-    counts: [i64; 3],
-    seconds: f64,
-    queued_run: Option<i64>,
-    activate: bool,
 }
 
 fn train_impl(
@@ -132,49 +116,8 @@ fn train_impl(
 
     guc::check_training(&configured, &data, 0, &format!("training {algorithm}"))?;
 
-    if let Some(id) = queued_run {
-        run_progress::publish(id, 0.0);
-    }
-    let last_decile = Cell::new(0u64);
-    let on_progress = |p: Progress<'_>| {
-        // Runs on this backend's thread between units of work (never on a worker thread), so
-        // a pending cancel or statement_timeout is raised here.
-        check_for_interrupts!();
-        let decile = p.done * 10 / p.total.max(1);
-        if decile > last_decile.get() {
-            last_decile.set(decile);
-            notice!("recsys: {} {}%", p.stage, decile * 10);
-            if let Some(id) = queued_run {
-                // A run cancelled meanwhile (recsys.cancel_training) stops here.
-                let status = spi::run_status(&tenant, model, id)
-                    .map_err(|e| recsys_core::CoreError::InvalidInput(e.message))?;
-                if status.as_deref() == Some("cancelled") {
-                    return Err(recsys_core::CoreError::Cancelled);
-                }
-                // 1 is for the stored result, which only this transaction's commit shows.
-                run_progress::publish(id, (decile as f32 / 10.0).min(0.95));
-            }
-        }
-        Ok(())
-    };
-    let trained = TrainedModel::fit(
-        &configured,
-        &data,
-        &FitContext {
-            on_progress: &on_progress,
-        },
-    )?;
-    let bytes = trained.to_bytes()?;
-    if bytes.len() > MAX_ARTIFACT_BYTES {
-        return Err(SqlError::new(
-            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-            format!(
-                "the trained model takes {} MiB, more than a PostgreSQL value can hold (1 GiB)",
-                bytes.len() >> 20
-            ),
-        )
-        .hint("use fewer factors or neighbors, or, with ease, a smaller catalogue"));
-    }
+    let trained = fit_reporting_progress(&configured, &data, &tenant, model, queued_run)?;
+    let bytes = artifact_bytes(&trained)?;
     let seconds = started.elapsed().as_secs_f64();
     // The sealed manifest lists every blob with its checksum, so versions can be compared.
     let manifest = serde_json::to_value(recsys_core::artifact::Artifact::manifest_of(&bytes)?)
@@ -188,7 +131,7 @@ fn train_impl(
         data.nnz() as i64,
     );
 
-    let stored = Stored {
+    let stored = spi::Stored {
         tenant: &tenant,
         model,
         algorithm: &algorithm,
@@ -201,7 +144,7 @@ fn train_impl(
         queued_run,
         activate,
     };
-    let (run_id, version) = privileged::as_extension_owner(|| store(&stored))?;
+    let (run_id, version) = privileged::as_extension_owner(|| spi::store_version(&stored))?;
     notice!("recsys: stored {model} version {version} in {seconds:.2} s");
     Ok((
         run_id,
@@ -216,100 +159,60 @@ fn train_impl(
     ))
 }
 
-/// Writes the model row, the run's result, the new version, its activation and the audit row;
-/// returns the run id and the version. Runs as the extension's owner.
-fn store(s: &Stored<'_>) -> SqlResult<(i64, i32)> {
-    let [users, items, interactions] = s.counts;
-    Spi::connect_mut(|client| -> SqlResult<(i64, i32)> {
-        client.update(
-            "INSERT INTO recsys.models (tenant_id, name, algorithm, params) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant_id, name) DO UPDATE SET algorithm = EXCLUDED.algorithm, params = EXCLUDED.params",
-            None,
-            &[s.tenant.into(), s.model.into(), s.algorithm.into(), JsonB(s.params.clone()).into()],
-        )?;
-        let version: i32 = client
-            .select(
-                "SELECT coalesce(max(version), 0) + 1 FROM recsys.model_versions \
-                 WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND model = $2",
-                None,
-                &[s.tenant.into(), s.model.into()],
-            )?
-            .first()
-            .get_one()?
-            .unwrap_or(1);
-        let run_values = [
-            s.tenant.into(),
-            s.model.into(),
-            s.algorithm.into(),
-            JsonB(s.params.clone()).into(),
-            version.into(),
-            users.into(),
-            items.into(),
-            interactions.into(),
-            JsonB(s.metrics.clone()).into(),
-            s.seconds.into(),
-            s.queued_run.into(),
-            s.activate.into(),
-        ];
-        let run_sql = if s.queued_run.is_some() {
-            "UPDATE recsys.training_runs SET algorithm = $3, params = $4, status = 'succeeded', \
-               progress = 1, version = $5, users = $6, items = $7, interactions = $8, metrics = $9, \
-               finished_at = clock_timestamp(), seconds = $10, activate = $12 \
-             WHERE id = $11 AND tenant_id OPERATOR(pg_catalog.=) $1 AND model = $2 \
-               AND status IN ('queued', 'running') \
-             RETURNING id"
-        } else {
-            "INSERT INTO recsys.training_runs \
-               (tenant_id, model, algorithm, params, status, progress, version, users, items, interactions, \
-                metrics, finished_at, seconds, started_at, activate) \
-             VALUES ($1, $2, $3, $4, 'succeeded', 1, $5, $6, $7, $8, $9, clock_timestamp(), $10, \
-                    clock_timestamp() - make_interval(secs => $10), $12) \
-             RETURNING id"
-        };
-        let run_id: i64 = client
-            .update(run_sql, None, &run_values)?
-            .first()
-            .get_one()?
-            .ok_or_else(|| {
-                SqlError::new(
-                    PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
-                    "the training run was cancelled while it trained; nothing was stored",
-                )
-            })?;
-        client.update(
-            "INSERT INTO recsys.model_versions \
-               (tenant_id, model, version, algorithm, params, manifest, artifact, training_run_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            None,
-            &[
-                s.tenant.into(),
-                s.model.into(),
-                version.into(),
-                s.algorithm.into(),
-                JsonB(s.params.clone()).into(),
-                JsonB(s.manifest.clone()).into(),
-                s.artifact.into(),
-                run_id.into(),
-            ],
-        )?;
-        if s.activate {
-            client.update(
-                "UPDATE recsys.models SET active_version = $3 \
-                 WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND name = $2",
-                None,
-                &[s.tenant.into(), s.model.into(), version.into()],
-            )?;
+/// Fits, sending progress as NOTICEs (and to the queued run, which a cancel stops).
+fn fit_reporting_progress(
+    configured: &Configured,
+    data: &Interactions,
+    tenant: &str,
+    model: &str,
+    queued_run: Option<i64>,
+) -> SqlResult<TrainedModel> {
+    if let Some(id) = queued_run {
+        run_progress::publish(id, 0.0);
+    }
+    let last_decile = Cell::new(0u64);
+    let on_progress = |p: Progress<'_>| {
+        // Runs on this backend's thread between units of work (never on a worker thread), so
+        // a pending cancel or statement_timeout is raised here.
+        check_for_interrupts!();
+        let decile = p.done * 10 / p.total.max(1);
+        if decile > last_decile.get() {
+            last_decile.set(decile);
+            notice!("recsys: {} {}%", p.stage, decile * 10);
+            if let Some(id) = queued_run {
+                // A run cancelled meanwhile (recsys.cancel_training) stops here.
+                let status = spi::run_status(tenant, model, id)
+                    .map_err(|e| recsys_core::CoreError::InvalidInput(e.message))?;
+                if status.as_deref() == Some("cancelled") {
+                    return Err(recsys_core::CoreError::Cancelled);
+                }
+                // 1 is for the stored result, which only this transaction's commit shows.
+                run_progress::publish(id, (decile as f32 / 10.0).min(0.95));
+            }
         }
-        client.update(
-            "INSERT INTO recsys.audit_log (tenant_id, action, object, details) VALUES ($1, 'train', $2, $3)",
-            None,
-            &[
-                s.tenant.into(),
-                s.model.into(),
-                JsonB(serde_json::json!({"version": version, "run_id": run_id, "activated": s.activate}))
-                    .into(),
-            ],
-        )?;
-        Ok((run_id, version))
-    })
+        Ok(())
+    };
+    Ok(TrainedModel::fit(
+        configured,
+        data,
+        &FitContext {
+            on_progress: &on_progress,
+        },
+    )?)
+}
+
+/// The model as one artifact, refused when a PostgreSQL value cannot hold it.
+fn artifact_bytes(trained: &TrainedModel) -> SqlResult<Vec<u8>> {
+    let bytes = trained.to_bytes()?;
+    if bytes.len() > MAX_ARTIFACT_BYTES {
+        return Err(SqlError::new(
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!(
+                "the trained model takes {} MiB, more than a PostgreSQL value can hold (1 GiB)",
+                bytes.len() >> 20
+            ),
+        )
+        .hint("use fewer factors or neighbors, or, with ease, a smaller catalogue"));
+    }
+    Ok(bytes)
 }
