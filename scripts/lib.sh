@@ -209,17 +209,20 @@ stop_cluster() {
 # Test steps shared by scripts/test and scripts/test-pg-major, on the running cluster. Each
 # adds what passed to the caller's `passed`.
 
-# The extension's pg_regress golden files. pg_regress reports on its output (in TAP from 16
-# on, not in regression.out), which goes to stderr here and is counted from a copy.
+# The extension's pg_regress golden files: the schedule, or the files named (tenancy, not
+# sql/tenancy.sql) in that order. pg_regress runs in the input directory, where psql finds the
+# files' `\i common/setup.sql`. It reports on its output (in TAP from 16 on, not in
+# regression.out), which goes to stderr here and is counted from a copy.
 run_pg_regress() {
-    local out=$BUILD/regress-pg$PG_VERSION
-    log "PostgreSQL $PG_VERSION: pg_regress (extension/tests/pg_regress)"
+    local out=$BUILD/regress-pg$PG_VERSION dir=$ROOT/extension/tests/pg_regress tests=("$@")
+    [ $# -gt 0 ] || tests=(--schedule="$dir/schedule")
+    log "PostgreSQL $PG_VERSION: pg_regress (extension/tests/pg_regress${*:+: $*})"
     rm -rf "$out" && mkdir -p "$out"
     recreate_db recsys_regress
-    if ! "$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress" \
+    if ! (cd "$dir" && "$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress" \
             --bindir="$PG_BIN" --use-existing --host="$PGSOCK" --port="$PGPORT" --user=postgres \
-            --dbname=recsys_regress --inputdir="$ROOT/extension/tests/pg_regress" --outputdir="$out" \
-            --schedule="$ROOT/extension/tests/pg_regress/schedule" | tee "$out/summary.txt" >&2; then
+            --dbname=recsys_regress --inputdir="$dir" --outputdir="$out" "${tests[@]}") \
+            | tee "$out/summary.txt" >&2; then
         cat "$out/regression.diffs" >&2 || true
         exit 1
     fi

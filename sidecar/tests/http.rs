@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
+use axum::extract::Path;
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
@@ -303,6 +304,13 @@ async fn library_errors_are_rewritten_keeping_status_and_headers() {
             "/problem",
             get(|| async { recsys_sidecar::error::ApiError::invalid("n is too big") }),
         )
+        .route(
+            "/status/{status}",
+            get(|Path(status): Path<u16>| async move {
+                let status = StatusCode::from_u16(status).expect("status");
+                (status, "refused by a library at /internal/x")
+            }),
+        )
         .layer(axum::middleware::from_fn(problems::rewrite));
     let post = |content_type: Option<&str>, body: &str| {
         let mut request = Request::post("/json");
@@ -338,6 +346,48 @@ async fn library_errors_are_rewritten_keeping_status_and_headers() {
     let reply = call(&app, get_request("/problem")).await;
     let body = reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter");
     assert_eq!(body["detail"], "n is too big", "problems pass unchanged");
+
+    // Every other status a library may answer with (docs/reference/sidecar.md, Errors): a
+    // client error's text becomes the detail, a server error's is never passed on.
+    for (status, code) in [
+        (StatusCode::NOT_ACCEPTABLE, "not_acceptable"),
+        (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+        (StatusCode::LENGTH_REQUIRED, "length_required"),
+        (StatusCode::IM_A_TEAPOT, "client_error"),
+        (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        (StatusCode::BAD_GATEWAY, "internal"),
+    ] {
+        let reply = call(&app, get_request(&format!("/status/{}", status.as_u16()))).await;
+        let body = reply.assert_problem(status, code);
+        assert_eq!(
+            reply.text.contains("/internal/x"),
+            status.is_client_error(),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_503_unavailable() {
+    let app = app(state(&[]));
+    call(&app, get_request("/readyz"))
+        .await
+        .assert_problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    // A well-formed key must be looked up in the database.
+    let key = format!("rsk_{}", "a".repeat(52));
+    let request = Request::get("/v1/models")
+        .header("X-API-Key", key)
+        .body(Body::empty())
+        .expect("request");
+    call(&app, request)
+        .await
+        .assert_problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    let alive = call(&app, get_request("/healthz")).await;
+    assert_eq!(
+        alive.status,
+        StatusCode::OK,
+        "liveness never asks the database"
+    );
 }
 
 #[tokio::test]
@@ -374,6 +424,40 @@ async fn size_limits_answer_with_problems_not_bare_hyper_errors() {
     let (status, body) = exchange(server.addr, head).await;
     assert_eq!(status, 413, "{body}");
     assert_problem_body(&body, 413, "payload_too_large");
+}
+
+#[tokio::test]
+async fn only_what_the_http_library_refuses_gets_a_bare_answer() {
+    let server = spawn(app(state(&[])), LIMITS).await;
+    let request = |headers: &str| {
+        format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n")
+    };
+    let bare = |status: u16, body: &str| {
+        assert!(
+            serde_json::from_str::<Value>(body).is_err(),
+            "{status} is hyper's own, not a problem document: {body:?}"
+        );
+    };
+    // More fields than server::MAX_HEADER_FIELDS, each tiny.
+    let many: String = (0..server::MAX_HEADER_FIELDS + 100)
+        .map(|i| format!("X-{i}: v\r\n"))
+        .collect();
+    let (status, body) = exchange(server.addr, &request(&many)).await;
+    assert_eq!(status, 431, "{body}");
+    bare(status, &body);
+    // A head four times server::MAX_HEAD_BYTES. (hyper refuses a head once its read buffer
+    // holds that much without the head's end; a head somewhat larger, read in one go, can
+    // still reach the problem-document check.)
+    let huge: String = (0..4 * server::MAX_HEAD_BYTES / 1024)
+        .map(|i| format!("X-{i}: {}\r\n", "h".repeat(1014)))
+        .collect();
+    let (status, body) = exchange(server.addr, &request(&huge)).await;
+    assert_eq!(status, 431, "{body}");
+    bare(status, &body);
+    // Not HTTP at all.
+    let (status, body) = exchange(server.addr, "HELLO\r\n\r\n").await;
+    assert_eq!(status, 400, "{body}");
+    bare(status, &body);
 }
 
 // ---- 3. metrics ----------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # A queued run trained with recsys.train(..., run_id) shows `running` and a rising progress to
-# other sessions while the training's own transaction is still open, then `succeeded` and 1.
+# other sessions while the training's own transaction is still open, then `succeeded` and 1;
+# cancelled meanwhile, it stops with 57014 (40001 under REPEATABLE READ) and stores nothing.
 source "$(dirname "$0")/common.sh"
 DB=recsys_it_progress
 recreate_db $DB
@@ -41,6 +42,40 @@ out=$(pg -qAt -d $DB -U it_progress_op -c "SET client_min_messages = warning" -c
 [ "$(q $DB -U it_progress_op -c "SELECT status FROM recsys.training_runs WHERE id = $run")" = succeeded ] \
     || fail "repeatable read run not succeeded: $out"
 pass "a REPEATABLE READ training of a queued run succeeds"
+
+# A run cancelled while it trains stops at its next progress step with 57014; nothing is stored.
+run=$(queue)
+pg -q -v VERBOSITY=verbose -d $DB -U it_progress_op -c "SET client_min_messages = warning" \
+    -c "SELECT status FROM recsys.train('m', 'als', '{\"factors\": 64, \"iterations\": 40}', true, $run)" \
+    >"$BUILD/it-progress-cancel.out" 2>&1 &
+trainer=$!
+for _ in $(seq 100); do
+    [ "$(q $DB -U it_progress_op -c "SELECT status FROM recsys.training_runs WHERE id = $run")" = running ] && break
+    sleep 0.1
+done
+[ "$(q $DB -U it_progress_op -c "SELECT recsys.cancel_training($run)")" = t ] || fail "run $run was not cancelled"
+wait $trainer && fail "a cancelled training succeeded"
+grep -q "ERROR:  57014: " "$BUILD/it-progress-cancel.out" || fail "not 57014: $(cat "$BUILD/it-progress-cancel.out")"
+[ "$(q $DB -U it_progress_op -c "SELECT status || ':' || (version IS NULL) FROM recsys.training_runs WHERE id = $run")" = cancelled:true ] \
+    || fail "cancelled run changed"
+pass "cancel_training stops a running training with 57014 ($(grep -o '57014: .*' "$BUILD/it-progress-cancel.out"))"
+
+# Under REPEATABLE READ the training's snapshot does not show the cancel: it runs on and fails
+# with 40001 when it stores.
+run=$(queue)
+versions=$(q $DB -U it_progress_op -c "SELECT count(*) FROM recsys.model_versions")
+pg -q -v VERBOSITY=verbose -d $DB -U it_progress_op -c "SET client_min_messages = warning" -c "BEGIN ISOLATION LEVEL REPEATABLE READ" \
+    -c "SELECT status FROM recsys.train('m', 'als', '{\"factors\": 64, \"iterations\": 40}', true, $run)" -c "COMMIT" \
+    >"$BUILD/it-progress-cancel-rr.out" 2>&1 &
+trainer=$!
+[ -n "$(training_pid $DB it_progress_op)" ] || fail "training backend not found"
+# The training's snapshot is taken as its statement starts; the cancel must come after it.
+sleep 1
+[ "$(q $DB -U it_progress_op -c "SELECT recsys.cancel_training($run)")" = t ] || fail "run $run was not cancelled"
+wait $trainer && fail "a cancelled REPEATABLE READ training succeeded"
+grep -q "ERROR:  40001: " "$BUILD/it-progress-cancel-rr.out" || fail "not 40001: $(cat "$BUILD/it-progress-cancel-rr.out")"
+[ "$(q $DB -U it_progress_op -c "SELECT count(*) FROM recsys.model_versions")" = "$versions" ] || fail "a version was stored"
+pass "under REPEATABLE READ a cancelled training fails with 40001 when it stores"
 
 # A run left `running` by a session that died (here: terminated while it trained) is marked
 # failed by the next training of its model, which holds the model's lock and so knows nobody

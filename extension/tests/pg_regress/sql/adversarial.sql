@@ -1,7 +1,11 @@
 -- One tenant attacks another, as ordinary bound roles (superusers skip row-level security).
 -- regress_alice (acme) plants operators and functions; regress_bob (globex) then uses every
 -- recsys function. Nothing may run the planted code: the loot table must stay empty.
-SET client_min_messages = warning;
+\i common/setup.sql
+-- acme's model, the one alice tries to forge versions of below.
+SET SESSION AUTHORIZATION regress_alice;
+SELECT model, version FROM recsys.train('mf', 'als', '{"factors": 8, "iterations": 5}');
+RESET SESSION AUTHORIZATION;
 -- public is writable by everyone on PostgreSQL 14 (and a common grant on 15+); alice may also
 -- create a schema, which a careless victim puts first on its path.
 GRANT CREATE ON SCHEMA public TO PUBLIC;
@@ -105,6 +109,12 @@ SELECT 'wide-' || i, 'u01', 'w' || i FROM generate_series(1, 60000) i;
 SELECT try($$SELECT * FROM recsys.train('big', 'ease', '{"max_memory_mb": 1000000000000}')$$);
 ROLLBACK;
 SELECT count(*) AS big_models FROM recsys.models WHERE name = 'big';
+-- EASE's own max_memory_mb lowers the limit: 2,000 items fit the default, not 1 MiB.
+BEGIN;
+INSERT INTO recsys.interactions (event_id, user_id, item_id)
+SELECT 'wide-' || i, 'u01', 'w' || i FROM generate_series(1, 2000) i;
+SELECT try($$SELECT * FROM recsys.train('big', 'ease', '{"max_memory_mb": 1}')$$);
+ROLLBACK;
 RESET SESSION AUTHORIZATION;
 
 -- History is written by recsys functions only: an operator cannot activate, forge a version,
@@ -150,5 +160,6 @@ SELECT try($$SELECT * FROM recsys.train('g', 'als', '{}', true, $$ || :globex_ru
     LIKE '55000: training run % is already cancelled%' AS refused;
 RESET SESSION AUTHORIZATION;
 
+-- Nothing planted stays for a file run after this one: alice's objects and rights go.
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-DO $$ BEGIN EXECUTE format('REVOKE CREATE ON DATABASE %I FROM regress_alice', current_database()); END $$;
+DROP OWNED BY regress_alice;

@@ -1,7 +1,7 @@
 -- A stored model version this build cannot read: of a format version it does not know
 -- (written by a newer release) it is refused as incompatible (0A000), damaged as corrupt
 -- (XX001). Only a superuser can change a stored version; here it stands in for both cases.
-SET client_min_messages = warning;
+\i common/setup.sql
 SET SESSION AUTHORIZATION regress_alice;
 SELECT version FROM recsys.train('newer', 'popularity');
 SELECT version FROM recsys.train('damaged', 'popularity');

@@ -1,6 +1,6 @@
 -- Training, recommending, similar items and evaluation as a tenant's operator.
+\i common/setup.sql
 SET SESSION AUTHORIZATION regress_alice;
-SET client_min_messages = warning;
 SELECT * FROM recsys.whoami();
 
 SELECT model, version, algorithm, status, users, items, interactions
