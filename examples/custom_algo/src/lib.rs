@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use recsys_core::artifact::{Artifact, Blob};
-use recsys_core::models::{ensure, parse_params, to_json, Algorithm, FitContext, Model, Params};
+use recsys_core::models::{ensure, to_json, FitContext, Guarded, Model, ParamGuard, Params};
 use recsys_core::{CoreError, Interactions, Result};
 
 /// The parameters, with `#[serde(default)]` so `{}` or `null` means "all defaults" and
@@ -38,8 +38,10 @@ impl Default for RecentParams {
 const NOT_ELIGIBLE: u32 = u32::MAX;
 const SECONDS_PER_DAY: f32 = 86_400.0;
 
-/// The algorithm: a stateless unit struct, registered once per [`recsys_core::Registry`].
-pub struct Recent;
+/// The algorithm: the parameter struct says everything ([`ParamGuard`]); register
+/// [`RECENT`] once per [`recsys_core::Registry`].
+pub type Recent = Guarded<RecentParams>;
+pub const RECENT: Recent = Guarded::new();
 
 /// The trained model: one number per item.
 struct RecentModel {
@@ -48,27 +50,17 @@ struct RecentModel {
     age_seconds: Vec<u32>,
 }
 
-impl Algorithm for Recent {
-    fn name(&self) -> &'static str {
-        "recent"
-    }
-
+impl ParamGuard for RecentParams {
+    const ALGORITHM: &'static str = "recent";
     /// Version 1 of this algorithm's blobs and scoring. Bump it when either changes: a model
     /// saved by another version is then refused at load instead of being misread.
-    fn version(&self) -> u32 {
-        1
-    }
+    const VERSION: u32 = 1;
+    const SUMMARY: &'static str = "items with the most recent interactions first";
 
-    fn summary(&self) -> &'static str {
-        "items with the most recent interactions first"
-    }
-
-    /// The one place parameters are parsed and checked: everything after works on the typed
-    /// struct this returns.
-    fn check(&self, params: &Value) -> Result<Box<dyn Params>> {
-        let p: RecentParams = parse_params(self.name(), params)?;
-        ensure(p.min_users >= 1, "min_users", "must be at least 1")?;
-        Ok(Box::new(p))
+    /// The one place values are checked (after `Guarded` parsed the JSON, refusing unknown
+    /// keys): everything after works on the checked struct.
+    fn check(&self) -> Result<()> {
+        ensure(self.min_users >= 1, "min_users", "must be at least 1")
     }
 }
 
@@ -148,6 +140,7 @@ impl Model for RecentModel {
 mod tests {
     use std::sync::Arc;
 
+    use recsys_core::models::Algorithm;
     use recsys_core::{RawInteraction, Registry, TrainedModel, UserQuery};
     use serde_json::json;
 
@@ -155,7 +148,7 @@ mod tests {
 
     fn registry() -> Registry {
         let mut r = Registry::builtin();
-        r.register(Arc::new(Recent)).unwrap();
+        r.register(Arc::new(RECENT)).unwrap();
         r
     }
 
@@ -210,7 +203,7 @@ mod tests {
     fn registry_refuses_a_duplicate_name() {
         let mut r = registry();
         assert!(r.names().contains(&"recent"));
-        let err = r.register(Arc::new(Recent)).unwrap_err().to_string();
+        let err = r.register(Arc::new(RECENT)).unwrap_err().to_string();
         assert!(err.contains("already registered"), "{err}");
     }
 
@@ -236,7 +229,7 @@ mod tests {
     #[test]
     fn validates_params() {
         assert_eq!(
-            Recent.check(&Value::Null).unwrap().to_json(),
+            RECENT.check(&Value::Null).unwrap().to_json(),
             json!({"min_users": 1})
         );
         for bad in [
@@ -245,7 +238,7 @@ mod tests {
             json!({"min_user": 2}),
             json!([2]),
         ] {
-            assert!(Recent.check(&bad).is_err(), "{bad}");
+            assert!(RECENT.check(&bad).is_err(), "{bad}");
         }
     }
 

@@ -11,7 +11,7 @@ use std::error::Error;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use custom_algo_example::Recent;
+use custom_algo_example::RECENT;
 use recsys_core::{FitContext, Interactions, RawInteraction, Registry, TrainedModel, UserQuery};
 use serde_json::json;
 
@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // 1. A registry with the built-in algorithms plus ours.
     let mut registry = Registry::builtin();
-    registry.register(Arc::new(Recent))?;
+    registry.register(Arc::new(RECENT))?;
     println!("algorithms: {}", registry.names().join(", "));
 
     // 2. Data: the core takes (user, item, weight, timestamp) records.

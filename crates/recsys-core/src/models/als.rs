@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ensure, parse_params, to_json, Algorithm, FitContext, Model, Params};
+use super::{ensure, to_json, FitContext, Guarded, Model, ParamGuard, Params};
 use crate::artifact::{Artifact, Blob};
 use crate::budget::{zeroed, Shape};
 use crate::data::{Csr, Interactions};
@@ -47,8 +47,6 @@ impl Default for AlsParams {
     }
 }
 
-pub struct Als;
-
 /// Rows solved between progress reports (and cancellation checks).
 const ROWS_PER_REPORT: usize = 8192;
 /// Rows per partial Gram matrix; fixed so the sum order, hence the result, is fixed.
@@ -67,21 +65,18 @@ struct AlsModel {
     item_gram: OnceLock<Vec<f32>>,
 }
 
-impl Algorithm for Als {
-    fn name(&self) -> &'static str {
-        "als"
-    }
+/// The algorithm: its parameters say everything ([`ParamGuard`]).
+pub type Als = Guarded<AlsParams>;
+pub const ALS: Als = Guarded::new();
 
-    fn version(&self) -> u32 {
-        1
-    }
+impl ParamGuard for AlsParams {
+    const ALGORITHM: &'static str = "als";
+    const VERSION: u32 = 1;
+    const SUMMARY: &'static str =
+        "implicit-feedback matrix factorisation (ALS with conjugate gradient)";
 
-    fn summary(&self) -> &'static str {
-        "implicit-feedback matrix factorisation (ALS with conjugate gradient)"
-    }
-
-    fn check(&self, params: &Value) -> Result<Box<dyn Params>> {
-        let p: AlsParams = parse_params(self.name(), params)?;
+    fn check(&self) -> Result<()> {
+        let p = self;
         ensure(
             (1..=1024).contains(&p.factors),
             "factors",
@@ -107,7 +102,7 @@ impl Algorithm for Als {
             "alpha",
             "must be a finite number >= 0",
         )?;
-        Ok(Box::new(p))
+        Ok(())
     }
 }
 
@@ -460,9 +455,10 @@ impl Model for AlsModel {
 mod tests {
     use super::*;
     use crate::data::RawInteraction;
+    use crate::models::Algorithm;
 
     fn fit(data: &Interactions, params: Value) -> (Box<dyn Model>, usize) {
-        let model = Als
+        let model = ALS
             .check(&params)
             .and_then(|p| p.fit(data, &FitContext::silent()))
             .unwrap();
@@ -578,7 +574,7 @@ mod tests {
             serde_json::json!({"iterations": 0}),
             serde_json::json!({"factors": 3.5}),
         ] {
-            let err = Als.check(&p).err().expect("refused");
+            let err = ALS.check(&p).err().expect("refused");
             assert!(
                 matches!(err, CoreError::InvalidParameter { .. }),
                 "{p}: {err}"

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ensure, parse_params, to_json, Algorithm, FitContext, Model, Params};
+use super::{ensure, to_json, FitContext, Guarded, Model, ParamGuard, Params};
 use crate::artifact::{Artifact, Blob};
 use crate::budget::{zeroed, Shape};
 use crate::data::Interactions;
@@ -43,8 +43,6 @@ impl Default for EaseParams {
     }
 }
 
-pub struct Ease;
-
 /// Columns of P solved per block.
 const BLOCK: usize = 256;
 
@@ -62,28 +60,25 @@ pub fn memory_needed(n: usize) -> u64 {
         .saturating_add(n.saturating_mul(BLOCK as u64 * 8))
 }
 
-impl Algorithm for Ease {
-    fn name(&self) -> &'static str {
-        "ease"
-    }
+/// The algorithm: its parameters say everything ([`ParamGuard`]).
+pub type Ease = Guarded<EaseParams>;
+pub const EASE: Ease = Guarded::new();
 
-    fn version(&self) -> u32 {
-        1
-    }
+impl ParamGuard for EaseParams {
+    const ALGORITHM: &'static str = "ease";
+    const VERSION: u32 = 1;
+    const SUMMARY: &'static str =
+        "closed-form item-item regression (EASE), for catalogues up to tens of thousands of items";
 
-    fn summary(&self) -> &'static str {
-        "closed-form item-item regression (EASE), for catalogues up to tens of thousands of items"
-    }
-
-    fn check(&self, params: &Value) -> Result<Box<dyn Params>> {
-        let p: EaseParams = parse_params(self.name(), params)?;
+    fn check(&self) -> Result<()> {
+        let p = self;
         ensure(
             p.lambda.is_finite() && p.lambda > 0.0,
             "lambda",
             "must be a finite number > 0",
         )?;
         ensure(p.max_memory_mb >= 1, "max_memory_mb", "must be at least 1")?;
-        Ok(Box::new(p))
+        Ok(())
     }
 }
 
@@ -256,6 +251,7 @@ impl Model for EaseModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::Algorithm;
     use crate::trained::tests::toy;
 
     /// Dense reference: invert G by Gauss-Jordan in f64 and apply the EASE formula.
@@ -300,7 +296,7 @@ mod tests {
         let data = toy();
         let want = reference(&data, 0.5);
         let fitted =
-            crate::models::fit_json(&Ease, &data, &serde_json::json!({"lambda": 0.5})).unwrap();
+            crate::models::fit_json(&EASE, &data, &serde_json::json!({"lambda": 0.5})).unwrap();
         let got = &fitted.blobs()[0];
         let crate::artifact::BlobData::F32(w) = &got.data else {
             panic!()
@@ -332,7 +328,7 @@ mod tests {
         assert!(data.n_items() > BLOCK);
         let want = reference(&data, 10.0);
         let fitted =
-            crate::models::fit_json(&Ease, &data, &serde_json::json!({"lambda": 10.0})).unwrap();
+            crate::models::fit_json(&EASE, &data, &serde_json::json!({"lambda": 10.0})).unwrap();
         let crate::artifact::BlobData::F32(w) = &fitted.blobs()[0].data else {
             panic!()
         };
@@ -348,11 +344,11 @@ mod tests {
     fn refuses_catalogue_over_memory_limit() {
         let small = serde_json::json!({"max_memory_mb": 1});
         assert!(
-            crate::models::fit_json(&Ease, &toy(), &small).is_ok(),
+            crate::models::fit_json(&EASE, &toy(), &small).is_ok(),
             "4 items fit in 1 MiB"
         );
         // 300 items: 12 * 300² + 300 * 256 * 8 bytes = 1.7 MiB
-        let err = crate::models::fit_json(&Ease, &windows(), &small)
+        let err = crate::models::fit_json(&EASE, &windows(), &small)
             .err()
             .unwrap();
         assert!(matches!(err, CoreError::TooLarge(_)), "{err}");
@@ -375,7 +371,7 @@ mod tests {
             serde_json::json!({"lambda": -5}),
             serde_json::json!({"max_memory_mb": 0}),
         ] {
-            assert!(Ease.check(&p).is_err(), "{p}");
+            assert!(EASE.check(&p).is_err(), "{p}");
         }
     }
 }

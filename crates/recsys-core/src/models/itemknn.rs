@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ensure, parse_params, to_json, Algorithm, FitContext, Model, Params};
+use super::{ensure, to_json, FitContext, Guarded, Model, ParamGuard, Params};
 use crate::artifact::{Artifact, Blob};
 use crate::budget::Shape;
 use crate::data::{Csr, Interactions};
@@ -31,8 +31,6 @@ impl Default for ItemKnnParams {
     }
 }
 
-pub struct ItemKnn;
-
 /// Items processed between progress reports (and cancellation checks).
 const ITEMS_PER_REPORT: usize = 2048;
 
@@ -41,21 +39,17 @@ struct ItemKnnModel {
     similarity: Csr,
 }
 
-impl Algorithm for ItemKnn {
-    fn name(&self) -> &'static str {
-        "itemknn"
-    }
+/// The algorithm: its parameters say everything ([`ParamGuard`]).
+pub type ItemKnn = Guarded<ItemKnnParams>;
+pub const ITEMKNN: ItemKnn = Guarded::new();
 
-    fn version(&self) -> u32 {
-        1
-    }
+impl ParamGuard for ItemKnnParams {
+    const ALGORITHM: &'static str = "itemknn";
+    const VERSION: u32 = 1;
+    const SUMMARY: &'static str = "item-item cosine neighbours with shrinkage";
 
-    fn summary(&self) -> &'static str {
-        "item-item cosine neighbours with shrinkage"
-    }
-
-    fn check(&self, params: &Value) -> Result<Box<dyn Params>> {
-        let p: ItemKnnParams = parse_params(self.name(), params)?;
+    fn check(&self) -> Result<()> {
+        let p = self;
         ensure(
             (1..=10_000).contains(&p.neighbors),
             "neighbors",
@@ -66,7 +60,7 @@ impl Algorithm for ItemKnn {
             "shrinkage",
             "must be a finite number >= 0",
         )?;
-        Ok(Box::new(p))
+        Ok(())
     }
 }
 
@@ -294,6 +288,7 @@ impl Model for ItemKnnModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::Algorithm;
     use crate::trained::tests::toy;
 
     #[test]
@@ -301,7 +296,7 @@ mod tests {
         // toy: a={u0,u1}, b={u0,u1,u2}, c={u0,u2}, d={u3}
         // sim(a,b) = 2 / (sqrt2*sqrt3) = 0.8165, sim(a,c) = 1 / (sqrt2*sqrt2) = 0.5
         let fitted =
-            crate::models::fit_json(&ItemKnn, &toy(), &serde_json::json!({"shrinkage": 0.0}))
+            crate::models::fit_json(&ITEMKNN, &toy(), &serde_json::json!({"shrinkage": 0.0}))
                 .unwrap();
         let mut out = vec![0.0; 4];
         assert!(fitted.similar(0, &mut out));
@@ -318,7 +313,7 @@ mod tests {
     fn shrinkage_and_neighbour_limit() {
         // with shrinkage 1: sim(a,b) = 2 / (sqrt6 + 1)
         let fitted = crate::models::fit_json(
-            &ItemKnn,
+            &ITEMKNN,
             &toy(),
             &serde_json::json!({"shrinkage": 1.0, "neighbors": 1}),
         )
@@ -336,7 +331,7 @@ mod tests {
             serde_json::json!({"shrinkage": -1.0}),
             serde_json::json!({"neighbors": "ten"}),
         ] {
-            assert!(ItemKnn.check(&p).is_err(), "{p}");
+            assert!(ITEMKNN.check(&p).is_err(), "{p}");
         }
     }
 
@@ -347,7 +342,7 @@ mod tests {
             on_progress: &cancel,
         };
         assert!(matches!(
-            ItemKnn.check(&Value::Null).unwrap().fit(&toy(), &ctx),
+            ITEMKNN.check(&Value::Null).unwrap().fit(&toy(), &ctx),
             Err(CoreError::Cancelled)
         ));
     }

@@ -8,6 +8,7 @@
 //! [`ALGORITHM_API_VERSION`]: a registry refuses an algorithm built against another version.
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -111,6 +112,57 @@ pub trait Params: Send + Sync {
         n_users: usize,
         n_items: usize,
     ) -> Result<Box<dyn Model>>;
+}
+
+/// A parameter struct that names its algorithm and checks its own values, in the manner of
+/// linfa's `ParamGuard`. With [`Params`] it is a whole algorithm: [`Guarded`] is its
+/// [`Algorithm`] (JSON parsed by [`parse_params`], unknown keys refused, then
+/// [`ParamGuard::check`]). The built-in algorithms are written this way; implement
+/// [`Algorithm`] directly only to parse parameters some other way.
+pub trait ParamGuard: Params + DeserializeOwned + Default + 'static {
+    /// Lowercase name used in SQL, REST and the CLI, e.g. `"als"`.
+    const ALGORITHM: &'static str;
+    /// Version of the algorithm's blobs and semantics (see [`Algorithm::version`]).
+    const VERSION: u32;
+    /// One line for listings.
+    const SUMMARY: &'static str;
+    /// Refuses any value out of range with [`CoreError::InvalidParameter`] ([`ensure`]).
+    fn check(&self) -> Result<()>;
+}
+
+/// The [`Algorithm`] of a [`ParamGuard`] parameter struct.
+pub struct Guarded<P>(PhantomData<fn() -> P>);
+
+impl<P> Guarded<P> {
+    pub const fn new() -> Self {
+        Guarded(PhantomData)
+    }
+}
+
+impl<P> Default for Guarded<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P: ParamGuard> Algorithm for Guarded<P> {
+    fn name(&self) -> &'static str {
+        P::ALGORITHM
+    }
+
+    fn version(&self) -> u32 {
+        P::VERSION
+    }
+
+    fn summary(&self) -> &'static str {
+        P::SUMMARY
+    }
+
+    fn check(&self, params: &Value) -> Result<Box<dyn Params>> {
+        let p: P = parse_params(P::ALGORITHM, params)?;
+        ParamGuard::check(&p)?;
+        Ok(Box::new(p))
+    }
 }
 
 /// An algorithm together with parameters that passed its check: what trains and loads.
@@ -238,10 +290,10 @@ impl Registry {
     pub fn builtin() -> Self {
         let mut r = Registry::empty();
         for a in [
-            Arc::new(popularity::Popularity) as Arc<dyn Algorithm>,
-            Arc::new(itemknn::ItemKnn),
-            Arc::new(als::Als),
-            Arc::new(ease::Ease),
+            Arc::new(popularity::POPULARITY) as Arc<dyn Algorithm>,
+            Arc::new(itemknn::ITEMKNN),
+            Arc::new(als::ALS),
+            Arc::new(ease::EASE),
         ] {
             r.register(a).expect("built-in algorithms are valid");
         }
@@ -318,7 +370,7 @@ mod tests {
     #[test]
     fn registry_refuses_duplicates_and_bad_names() {
         let mut r = Registry::builtin();
-        assert!(r.register(Arc::new(als::Als)).is_err());
+        assert!(r.register(Arc::new(als::ALS)).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ensure, parse_params, to_json, Algorithm, FitContext, Model, Params};
+use super::{ensure, to_json, FitContext, Guarded, Model, ParamGuard, Params};
 use crate::artifact::{Artifact, Blob};
 use crate::budget::Shape;
 use crate::data::Interactions;
@@ -21,27 +21,21 @@ pub struct PopularityParams {
     pub reference_time: Option<i64>,
 }
 
-pub struct Popularity;
-
 struct PopularityModel {
     scores: Vec<f32>,
 }
 
-impl Algorithm for Popularity {
-    fn name(&self) -> &'static str {
-        "popularity"
-    }
+/// The algorithm: its parameters say everything ([`ParamGuard`]).
+pub type Popularity = Guarded<PopularityParams>;
+pub const POPULARITY: Popularity = Guarded::new();
 
-    fn version(&self) -> u32 {
-        1
-    }
+impl ParamGuard for PopularityParams {
+    const ALGORITHM: &'static str = "popularity";
+    const VERSION: u32 = 1;
+    const SUMMARY: &'static str = "most popular items, optionally time-decayed (trending)";
 
-    fn summary(&self) -> &'static str {
-        "most popular items, optionally time-decayed (trending)"
-    }
-
-    fn check(&self, params: &Value) -> Result<Box<dyn Params>> {
-        let p: PopularityParams = parse_params(self.name(), params)?;
+    fn check(&self) -> Result<()> {
+        let p = self;
         if let Some(h) = p.half_life_days {
             ensure(
                 h.is_finite() && h > 0.0,
@@ -49,7 +43,7 @@ impl Algorithm for Popularity {
                 "must be a positive number of days",
             )?;
         }
-        Ok(Box::new(p))
+        Ok(())
     }
 }
 
@@ -122,6 +116,7 @@ impl Model for PopularityModel {
 mod tests {
     use super::*;
     use crate::data::RawInteraction;
+    use crate::models::Algorithm;
 
     fn data() -> Interactions {
         let day = 86_400;
@@ -143,7 +138,7 @@ mod tests {
     }
 
     fn scores(params: Value) -> Vec<f32> {
-        let fitted = crate::models::fit_json(&Popularity, &data(), &params).unwrap();
+        let fitted = crate::models::fit_json(&POPULARITY, &data(), &params).unwrap();
         let mut out = vec![0.0; 2];
         fitted.score(None, &[], &mut out);
         out // items sorted: ["new", "old"]
@@ -165,7 +160,7 @@ mod tests {
 
     #[test]
     fn reads_timestamps_only_to_decay() {
-        let reads = |p: Value| Popularity.check(&p).unwrap().reads_timestamps();
+        let reads = |p: Value| POPULARITY.check(&p).unwrap().reads_timestamps();
         assert!(!reads(Value::Null));
         assert!(reads(serde_json::json!({"half_life_days": 1.0})));
 
@@ -173,14 +168,14 @@ mod tests {
         b.push("a", "x", 1.0, 5).unwrap();
         let without = b.build().unwrap();
         let decay = serde_json::json!({"half_life_days": 1.0});
-        assert!(crate::models::fit_json(&Popularity, &without, &decay).is_err());
-        assert!(crate::models::fit_json(&Popularity, &without, &Value::Null).is_ok());
+        assert!(crate::models::fit_json(&POPULARITY, &without, &decay).is_err());
+        assert!(crate::models::fit_json(&POPULARITY, &without, &Value::Null).is_ok());
     }
 
     #[test]
     fn rejects_nonpositive_half_life() {
         for h in [0.0, -1.0] {
-            assert!(Popularity
+            assert!(POPULARITY
                 .check(&serde_json::json!({"half_life_days": h}))
                 .is_err());
         }
