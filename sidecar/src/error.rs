@@ -259,33 +259,16 @@ mod tests {
     /// drifts from the others.
     #[test]
     fn every_error_kind_has_one_exit_code_sqlstate_and_status() {
+        #[rustfmt::skip]
         let table = [
-            (
-                ErrorKind::InvalidArgument,
-                2,
-                "22023",
-                422,
-                "invalid_parameter",
-            ),
-            (
-                ErrorKind::InvalidInput,
-                2,
-                "22000",
-                422,
-                "invalid_parameter",
-            ),
-            (ErrorKind::NoData, 2, "P0002", 404, "not_found"),
-            (ErrorKind::TooLarge, 2, "53200", 422, "too_large"),
-            (ErrorKind::Corrupt, 1, "XX001", 500, "corrupt_artifact"),
-            (
-                ErrorKind::Incompatible,
-                1,
-                "0A000",
-                409,
-                "incompatible_artifact",
-            ),
-            (ErrorKind::Cancelled, 1, "57014", 504, "timeout"),
-            (ErrorKind::Io, 1, "58030", 500, "internal"),
+            (ErrorKind::InvalidArgument, 2, "22023", 422, "invalid_parameter"),
+            (ErrorKind::InvalidInput,    2, "22000", 422, "invalid_parameter"),
+            (ErrorKind::NoData,          2, "P0002", 404, "not_found"),
+            (ErrorKind::TooLarge,        2, "53200", 422, "too_large"),
+            (ErrorKind::Corrupt,         1, "XX001", 500, "corrupt_artifact"),
+            (ErrorKind::Incompatible,    1, "0A000", 409, "incompatible_artifact"),
+            (ErrorKind::Cancelled,       1, "57014", 504, "timeout"),
+            (ErrorKind::Io,              1, "58030", 500, "internal"),
         ];
         assert_eq!(
             table.map(|row| row.0),

@@ -2,27 +2,9 @@
 //! `--max-memory-mb`: a training whose estimate exceeds it is refused before it allocates, in
 //! every command that trains, with exit code 2 and the flag named.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn demo_data() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/data/interactions.tsv")
-        .display()
-        .to_string()
-}
-
-fn recsys(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_recsys"))
-        .arg("-q")
-        .args(args)
-        .output()
-        .expect("run recsys");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{demo_data, exit_code};
 
 #[test]
 fn trainings_over_the_limit_are_refused_in_every_command() {
@@ -36,7 +18,7 @@ fn trainings_over_the_limit_are_refused_in_every_command() {
     ] {
         let mut limited = vec!["--max-memory-mb", "1"];
         limited.extend(&args);
-        let (code, stderr) = recsys(&limited);
+        let (code, stderr) = exit_code(&limited);
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(
             stderr.contains("more than the limit of 1 MiB (--max-memory-mb)"),
@@ -45,9 +27,9 @@ fn trainings_over_the_limit_are_refused_in_every_command() {
         assert!(!dir.exists(), "{args:?} wrote a model");
     }
     // The default (4096 MiB) lets the demo data train.
-    let (code, stderr) = recsys(&["train", "-i", &data, "-a", "ease", "-o", &out]);
+    let (code, stderr) = exit_code(&["train", "-i", &data, "-a", "ease", "-o", &out]);
     assert_eq!(code, 0, "{stderr}");
     std::fs::remove_dir_all(&dir).expect("clean up");
-    let (code, stderr) = recsys(&["--max-memory-mb", "0", "algorithms"]);
+    let (code, stderr) = exit_code(&["--max-memory-mb", "0", "algorithms"]);
     assert_eq!(code, 2, "{stderr}");
 }

@@ -2,20 +2,9 @@
 //! `recsys tune` end to end on the bundled demo data: the table, the winner, the JSON, and
 //! refusals before any training.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn demo_data() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/interactions.tsv")
-}
-
-fn recsys(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_recsys"))
-        .arg("-q")
-        .args(args)
-        .output()
-        .expect("run recsys")
-}
+use common::{demo_data, recsys};
 
 /// The NDCG@10 column of the ranked rows (everything but the popularity row).
 fn ndcgs(table: &str, column: usize) -> Vec<f64> {
@@ -38,7 +27,7 @@ fn ranks_every_combination_and_names_the_best() {
     let out = recsys(&[
         "tune",
         "-i",
-        demo_data().to_str().unwrap(),
+        &demo_data(),
         "-g",
         "regularization=1,30",
         "-g",
@@ -85,7 +74,7 @@ fn ranks_every_combination_and_names_the_best() {
 #[test]
 fn refuses_a_bad_grid_with_exit_2_and_no_table() {
     let data = demo_data();
-    let data = data.to_str().unwrap();
+    let data = data.as_str();
     for (args, message) in [
         (vec!["-g", "factors=16,0"], "invalid parameter \"factors\""),
         (vec!["-g", "bogus=1"], "unknown field `bogus`"),

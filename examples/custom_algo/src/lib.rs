@@ -13,10 +13,9 @@
 //! the walk-through.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use recsys_core::artifact::{Artifact, Blob};
-use recsys_core::models::{ensure, to_json, FitContext, Guarded, Model, ParamGuard, Params};
+use recsys_core::models::{ensure, FitContext, Guarded, Model, ParamGuard, Params};
 use recsys_core::{CoreError, Interactions, Result};
 
 /// The parameters, with `#[serde(default)]` so `{}` or `null` means "all defaults" and
@@ -65,10 +64,6 @@ impl ParamGuard for RecentParams {
 }
 
 impl Params for RecentParams {
-    fn to_json(&self) -> Value {
-        to_json(self)
-    }
-
     fn fit(&self, data: &Interactions, ctx: &FitContext) -> Result<Box<dyn Model>> {
         let p = self;
         let n_items = data.n_items();
@@ -145,6 +140,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use serde_json::Value;
 
     fn registry() -> Registry {
         let mut r = Registry::builtin();

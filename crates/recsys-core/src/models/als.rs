@@ -12,9 +12,8 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::{ensure, to_json, FitContext, Guarded, Model, ParamGuard, Params};
+use super::{ensure, FitContext, Guarded, Model, ParamGuard, Params};
 use crate::artifact::{Artifact, Blob};
 use crate::budget::{zeroed, Shape};
 use crate::data::{Csr, Interactions};
@@ -107,10 +106,6 @@ impl ParamGuard for AlsParams {
 }
 
 impl Params for AlsParams {
-    fn to_json(&self) -> Value {
-        to_json(self)
-    }
-
     fn reads_timestamps(&self) -> bool {
         false
     }
@@ -456,6 +451,7 @@ mod tests {
     use super::*;
     use crate::data::RawInteraction;
     use crate::models::Algorithm;
+    use serde_json::Value;
 
     fn fit(data: &Interactions, params: Value) -> (Box<dyn Model>, usize) {
         let model = ALS

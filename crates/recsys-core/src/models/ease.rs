@@ -15,9 +15,8 @@ use faer::linalg::triangular_solve::{
 use faer::{Mat, MatMut, Par};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::{ensure, to_json, FitContext, Guarded, Model, ParamGuard, Params};
+use super::{ensure, FitContext, Guarded, Model, ParamGuard, Params};
 use crate::artifact::{Artifact, Blob};
 use crate::budget::{zeroed, Shape};
 use crate::data::Interactions;
@@ -83,10 +82,6 @@ impl ParamGuard for EaseParams {
 }
 
 impl Params for EaseParams {
-    fn to_json(&self) -> Value {
-        to_json(self)
-    }
-
     fn reads_timestamps(&self) -> bool {
         false
     }

@@ -5,9 +5,8 @@
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::{ensure, to_json, FitContext, Guarded, Model, ParamGuard, Params};
+use super::{ensure, FitContext, Guarded, Model, ParamGuard, Params};
 use crate::artifact::{Artifact, Blob};
 use crate::budget::Shape;
 use crate::data::{Csr, Interactions};
@@ -65,10 +64,6 @@ impl ParamGuard for ItemKnnParams {
 }
 
 impl Params for ItemKnnParams {
-    fn to_json(&self) -> Value {
-        to_json(self)
-    }
-
     fn reads_timestamps(&self) -> bool {
         false
     }
@@ -290,6 +285,7 @@ mod tests {
     use super::*;
     use crate::models::Algorithm;
     use crate::trained::tests::toy;
+    use serde_json::Value;
 
     #[test]
     fn cosine_by_hand() {

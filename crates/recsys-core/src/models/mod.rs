@@ -83,12 +83,21 @@ pub trait Algorithm: Send + Sync {
     fn check(&self, params: &Value) -> Result<Box<dyn Params>>;
 }
 
+/// Parameters as the manifest stores them: every value, defaults included. Any `Serialize`
+/// struct has it; checking the result again must give the same parameters.
+pub trait ToJson {
+    fn to_json(&self) -> Value;
+}
+
+impl<T: serde::Serialize> ToJson for T {
+    fn to_json(&self) -> Value {
+        serde_json::to_value(self).expect("a parameter struct serialises")
+    }
+}
+
 /// An algorithm's parameters after [`Algorithm::check`]: typed, in range, defaults filled in.
 /// Everything that depends on them is asked of this, never of JSON again.
-pub trait Params: Send + Sync {
-    /// Every parameter, defaults included, as the manifest stores them ([`to_json`] does it for
-    /// a `Serialize` struct). Checking the result again must give the same parameters.
-    fn to_json(&self) -> Value;
+pub trait Params: ToJson + Send + Sync {
     /// Whether `fit` reads per-interaction timestamps ([`Interactions::timestamps`]). Loaders
     /// skip them when it does not, which saves a third of the training data's memory; keep the
     /// default unless the algorithm never looks at time.
@@ -236,11 +245,6 @@ pub trait Model: Send + Sync {
     fn into_blobs(self: Box<Self>) -> Vec<Blob> {
         self.blobs()
     }
-}
-
-/// The JSON of a parameter struct, for [`Params::to_json`].
-pub fn to_json<T: serde::Serialize>(params: &T) -> Value {
-    serde_json::to_value(params).expect("a parameter struct serialises")
 }
 
 /// Parses an algorithm's parameter struct from JSON, refusing unknown keys.

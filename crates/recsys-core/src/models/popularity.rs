@@ -3,9 +3,8 @@
 //! exponential time decay ("trending").
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::{ensure, to_json, FitContext, Guarded, Model, ParamGuard, Params};
+use super::{ensure, FitContext, Guarded, Model, ParamGuard, Params};
 use crate::artifact::{Artifact, Blob};
 use crate::budget::Shape;
 use crate::data::Interactions;
@@ -48,10 +47,6 @@ impl ParamGuard for PopularityParams {
 }
 
 impl Params for PopularityParams {
-    fn to_json(&self) -> Value {
-        to_json(self)
-    }
-
     fn reads_timestamps(&self) -> bool {
         self.half_life_days.is_some()
     }
@@ -117,6 +112,7 @@ mod tests {
     use super::*;
     use crate::data::RawInteraction;
     use crate::models::Algorithm;
+    use serde_json::Value;
 
     fn data() -> Interactions {
         let day = 86_400;

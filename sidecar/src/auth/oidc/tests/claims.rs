@@ -7,8 +7,8 @@ use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 
 use super::{
-    assert_invalid, b64url, expected_claims, http, key_a, key_b, mint, spawn_idp, with_header,
-    AUDIENCE,
+    assert_invalid, b64url, expected_claims, http, idp_with_key_a, key_a, key_b, mint, spawn_idp,
+    with_header, AUDIENCE,
 };
 use crate::auth::oidc::{OidcConfig, OidcError, OidcTuning, OidcVerifier};
 
@@ -16,8 +16,7 @@ use crate::auth::oidc::{OidcConfig, OidcError, OidcTuning, OidcVerifier};
 
 #[tokio::test]
 async fn expiry_and_not_before_are_enforced_with_leeway() {
-    let idp = spawn_idp(vec![key_a().jwk("a")]).await;
-    let verifier = idp.verifier().await;
+    let (idp, verifier) = idp_with_key_a().await;
     let now = jsonwebtoken::get_current_timestamp();
     let token_with = |field: &str, value: Value| {
         let mut claims = idp.claims();
@@ -49,8 +48,7 @@ async fn expiry_and_not_before_are_enforced_with_leeway() {
 
 #[tokio::test]
 async fn missing_or_ill_typed_time_claims_are_rejected() {
-    let idp = spawn_idp(vec![key_a().jwk("a")]).await;
-    let verifier = idp.verifier().await;
+    let (idp, verifier) = idp_with_key_a().await;
     let now = jsonwebtoken::get_current_timestamp();
     let sign = |claims: &Value| mint(&key_a().encoding, Algorithm::RS256, Some("a"), claims);
 
@@ -137,8 +135,7 @@ async fn issued_at_is_required_and_bounds_the_lifetime() {
 
 #[tokio::test]
 async fn issuer_must_match_exactly() {
-    let idp = spawn_idp(vec![key_a().jwk("a")]).await;
-    let verifier = idp.verifier().await;
+    let (idp, verifier) = idp_with_key_a().await;
     let sign = |claims: &Value| mint(&key_a().encoding, Algorithm::RS256, Some("a"), claims);
 
     for bad in [
@@ -161,8 +158,7 @@ async fn issuer_must_match_exactly() {
 
 #[tokio::test]
 async fn audience_may_be_a_string_or_an_array_containing_ours() {
-    let idp = spawn_idp(vec![key_a().jwk("a")]).await;
-    let verifier = idp.verifier().await;
+    let (idp, verifier) = idp_with_key_a().await;
     let token_with_aud = |aud: Value| {
         let mut claims = idp.claims();
         claims["aud"] = aud;
@@ -206,8 +202,7 @@ async fn audience_may_be_a_string_or_an_array_containing_ours() {
 
 #[tokio::test]
 async fn tenant_and_role_must_be_non_empty_strings() {
-    let idp = spawn_idp(vec![key_a().jwk("a")]).await;
-    let verifier = idp.verifier().await;
+    let (idp, verifier) = idp_with_key_a().await;
     let sign = |claims: &Value| mint(&key_a().encoding, Algorithm::RS256, Some("a"), claims);
 
     let mut claims = idp.claims();
@@ -273,8 +268,7 @@ async fn claim_names_can_be_namespaced_or_json_pointers() {
 
 #[tokio::test]
 async fn errors_never_echo_the_token() {
-    let idp = spawn_idp(vec![key_a().jwk("a")]).await;
-    let verifier = idp.verifier().await;
+    let (idp, verifier) = idp_with_key_a().await;
     let mut claims = idp.claims();
     claims["aud"] = json!("MARKER-aud");
     claims["role"] = json!(["MARKER-role"]);

@@ -5,8 +5,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
 use super::{
-    assert_invalid, b64url, ed25519_key, es256_key, expected_claims, key_a, key_b, mint, spawn_idp,
-    with_header,
+    assert_invalid, b64url, ed25519_key, es256_key, expected_claims, idp_with_key_a, key_a, key_b,
+    mint, spawn_idp, with_header,
 };
 use crate::auth::oidc::OidcVerifier;
 
@@ -20,8 +20,7 @@ fn verifier_is_cheap_to_share_across_tasks() {
 
 #[tokio::test]
 async fn valid_token_is_accepted() {
-    let idp = spawn_idp(vec![key_a().jwk("a")]).await;
-    let verifier = idp.verifier().await;
+    let (idp, verifier) = idp_with_key_a().await;
 
     for alg in [Algorithm::RS256, Algorithm::RS384, Algorithm::RS512] {
         let token = mint(&key_a().encoding, alg, Some("a"), &idp.claims());
@@ -54,19 +53,9 @@ async fn ec_and_ed25519_keys_get_their_only_algorithm() {
     let forged = with_header(&es, &json!({"alg": "ES384", "kid": "ec"}));
     assert_invalid(verifier.verify(&forged).await, "not permitted");
     // An RSA signature presented under the EC key's kid.
-    let rs = mint(
-        &key_a().encoding,
-        Algorithm::RS256,
-        Some("ec"),
-        &idp.claims(),
-    );
+    let rs = idp.token(key_a(), "ec");
     assert_invalid(verifier.verify(&rs).await, "not permitted");
-    let rs = mint(
-        &key_a().encoding,
-        Algorithm::RS256,
-        Some("ed"),
-        &idp.claims(),
-    );
+    let rs = idp.token(key_a(), "ed");
     assert_invalid(verifier.verify(&rs).await, "not permitted");
 }
 
@@ -74,8 +63,7 @@ async fn ec_and_ed25519_keys_get_their_only_algorithm() {
 
 #[tokio::test]
 async fn typ_header_must_name_a_jwt_or_an_access_token() {
-    let idp = spawn_idp(vec![key_a().jwk("a")]).await;
-    let verifier = idp.verifier().await;
+    let (idp, verifier) = idp_with_key_a().await;
     let with_typ = |typ: Option<&str>, kid: &str| {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(kid.to_owned());
@@ -110,15 +98,9 @@ async fn typ_header_must_name_a_jwt_or_an_access_token() {
 
 #[tokio::test]
 async fn alg_none_is_rejected() {
-    let idp = spawn_idp(vec![key_a().jwk("a")]).await;
-    let verifier = idp.verifier().await;
+    let (idp, verifier) = idp_with_key_a().await;
     let payload = b64url(idp.claims().to_string().as_bytes());
-    let signed = mint(
-        &key_a().encoding,
-        Algorithm::RS256,
-        Some("a"),
-        &idp.claims(),
-    );
+    let signed = idp.token(key_a(), "a");
     let signature = signed.rsplit('.').next().unwrap();
 
     for alg in ["none", "None", "NONE", ""] {
@@ -148,8 +130,7 @@ async fn alg_none_is_rejected() {
 
 #[tokio::test]
 async fn hs256_signed_with_the_public_key_is_rejected() {
-    let idp = spawn_idp(vec![key_a().jwk("a")]).await;
-    let verifier = idp.verifier().await;
+    let (idp, verifier) = idp_with_key_a().await;
     let secrets = [
         key_a().public_pem_spki.as_bytes(),
         key_a().public_pem_pkcs1.as_bytes(),
@@ -174,12 +155,7 @@ async fn header_alg_must_match_the_jwk_alg() {
     let idp = spawn_idp(vec![jwk]).await;
     let verifier = idp.verifier().await;
 
-    let ok = mint(
-        &key_a().encoding,
-        Algorithm::RS256,
-        Some("a"),
-        &idp.claims(),
-    );
+    let ok = idp.token(key_a(), "a");
     assert!(verifier.verify(&ok).await.is_ok());
     // Correctly signed, but with a hash the key is not registered for.
     for alg in [Algorithm::RS384, Algorithm::RS512] {
@@ -198,23 +174,12 @@ async fn header_alg_must_match_the_jwk_alg() {
 
 #[tokio::test]
 async fn bad_signature_and_crit_header_are_rejected() {
-    let idp = spawn_idp(vec![key_a().jwk("a")]).await;
-    let verifier = idp.verifier().await;
+    let (idp, verifier) = idp_with_key_a().await;
 
-    let wrong_key = mint(
-        &key_b().encoding,
-        Algorithm::RS256,
-        Some("a"),
-        &idp.claims(),
-    );
+    let wrong_key = idp.token(key_b(), "a");
     assert_invalid(verifier.verify(&wrong_key).await, "signature");
 
-    let good = mint(
-        &key_a().encoding,
-        Algorithm::RS256,
-        Some("a"),
-        &idp.claims(),
-    );
+    let good = idp.token(key_a(), "a");
     let mut parts: Vec<&str> = good.split('.').collect();
     let mut tampered_claims = idp.claims();
     tampered_claims["role"] = json!("superuser");
@@ -235,8 +200,7 @@ async fn bad_signature_and_crit_header_are_rejected() {
 
 #[tokio::test]
 async fn token_without_kid_needs_a_single_key() {
-    let idp = spawn_idp(vec![key_a().jwk("a")]).await;
-    let verifier = idp.verifier().await;
+    let (idp, verifier) = idp_with_key_a().await;
     let token = mint(&key_a().encoding, Algorithm::RS256, None, &idp.claims());
     assert_eq!(verifier.verify(&token).await.unwrap(), expected_claims());
 

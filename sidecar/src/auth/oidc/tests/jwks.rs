@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
-use super::{assert_invalid, expected_claims, key_a, key_b, mint, spawn_idp};
+use super::{assert_invalid, expected_claims, idp_with_key_a, key_a, key_b, mint, spawn_idp};
 use crate::auth::oidc::{OidcError, OidcTuning};
 
 #[tokio::test]
@@ -23,12 +23,7 @@ async fn unknown_kid_refreshes_once_and_picks_up_a_rotation() {
         .await;
     assert_eq!(idp.hits(), 1);
 
-    let ghost = mint(
-        &key_a().encoding,
-        Algorithm::RS256,
-        Some("ghost"),
-        &idp.claims(),
-    );
+    let ghost = idp.token(key_a(), "ghost");
     assert_invalid(verifier.verify(&ghost).await, "kid");
     assert_eq!(idp.hits(), 2, "an unknown kid refetches once");
     assert_invalid(verifier.verify(&ghost).await, "kid");
@@ -40,12 +35,7 @@ async fn unknown_kid_refreshes_once_and_picks_up_a_rotation() {
 
     // The provider rotates: key A is withdrawn, key B published.
     idp.serve_keys(vec![key_b().jwk("b")]);
-    let token_b = mint(
-        &key_b().encoding,
-        Algorithm::RS256,
-        Some("b"),
-        &idp.claims(),
-    );
+    let token_b = idp.token(key_b(), "b");
     assert_invalid(verifier.verify(&token_b).await, "kid");
     assert_eq!(idp.hits(), 2, "still rate limited");
 
@@ -55,19 +45,13 @@ async fn unknown_kid_refreshes_once_and_picks_up_a_rotation() {
     assert!(verifier.verify(&token_b).await.is_ok());
     assert_eq!(idp.hits(), 3, "the rotated key is cached");
 
-    let token_a = mint(
-        &key_a().encoding,
-        Algorithm::RS256,
-        Some("a"),
-        &idp.claims(),
-    );
+    let token_a = idp.token(key_a(), "a");
     assert_invalid(verifier.verify(&token_a).await, "kid");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flood_of_unknown_kids_refreshes_at_most_once() {
-    let idp = spawn_idp(vec![key_a().jwk("a")]).await;
-    let verifier = idp.verifier().await;
+    let (idp, verifier) = idp_with_key_a().await;
     // A slow IdP keeps the first refetch in flight while the rest of the flood arrives.
     *idp.jwks_delay.lock().unwrap() = Duration::from_millis(200);
 
@@ -98,12 +82,7 @@ async fn flood_of_unknown_kids_refreshes_at_most_once() {
     }
     assert_eq!(idp.hits(), 2, "discovery plus a single refresh");
 
-    let good = mint(
-        &key_a().encoding,
-        Algorithm::RS256,
-        Some("a"),
-        &idp.claims(),
-    );
+    let good = idp.token(key_a(), "a");
     assert!(verifier.verify(&good).await.is_ok());
 }
 
@@ -120,12 +99,7 @@ async fn concurrent_refreshes_coalesce() {
     idp.serve_keys(vec![key_a().jwk("a"), key_b().jwk("b")]);
     *idp.jwks_delay.lock().unwrap() = Duration::from_millis(300);
 
-    let token = mint(
-        &key_b().encoding,
-        Algorithm::RS256,
-        Some("b"),
-        &idp.claims(),
-    );
+    let token = idp.token(key_b(), "b");
     let tasks: Vec<_> = (0..32)
         .map(|_| {
             let verifier = verifier.clone();
@@ -149,18 +123,8 @@ async fn stale_keys_are_refetched_and_withdrawn_keys_dropped() {
             ..OidcTuning::default()
         })
         .await;
-    let token_a = mint(
-        &key_a().encoding,
-        Algorithm::RS256,
-        Some("a"),
-        &idp.claims(),
-    );
-    let token_b = mint(
-        &key_b().encoding,
-        Algorithm::RS256,
-        Some("b"),
-        &idp.claims(),
-    );
+    let token_a = idp.token(key_a(), "a");
+    let token_b = idp.token(key_b(), "b");
     assert!(verifier.verify(&token_a).await.is_ok());
 
     idp.serve_keys(vec![key_b().jwk("b")]);
@@ -182,24 +146,14 @@ async fn idp_outage_keeps_cached_keys_but_reports_unknown_kids_as_unavailable() 
         .await;
     idp.jwks_fails.store(true, Ordering::SeqCst);
 
-    let token_a = mint(
-        &key_a().encoding,
-        Algorithm::RS256,
-        Some("a"),
-        &idp.claims(),
-    );
+    let token_a = idp.token(key_a(), "a");
     assert_eq!(verifier.verify(&token_a).await.unwrap(), expected_claims());
     assert!(
         idp.hits() >= 2,
         "the stale cache was refetched (and failed)"
     );
 
-    let token_new = mint(
-        &key_a().encoding,
-        Algorithm::RS256,
-        Some("new"),
-        &idp.claims(),
-    );
+    let token_new = idp.token(key_a(), "new");
     assert!(matches!(
         verifier.verify(&token_new).await,
         Err(OidcError::Discovery(_))

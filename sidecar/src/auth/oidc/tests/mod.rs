@@ -147,6 +147,11 @@ impl Idp {
         })
     }
 
+    /// An RS256 token of `key` under `kid`, with this provider's usual claims.
+    fn token(&self, key: &RsaTestKey, kid: &str) -> String {
+        mint(&key.encoding, Algorithm::RS256, Some(kid), &self.claims())
+    }
+
     async fn verifier(&self) -> OidcVerifier {
         self.verifier_with(OidcTuning::default()).await
     }
@@ -185,6 +190,13 @@ async fn jwks_handler(State(idp): State<Arc<Idp>>) -> Response {
     }
     let body = idp.jwks.lock().unwrap().to_string();
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The usual set-up: a provider publishing key A as "a", and a verifier that discovered it.
+async fn idp_with_key_a() -> (Arc<Idp>, OidcVerifier) {
+    let idp = spawn_idp(vec![key_a().jwk("a")]).await;
+    let verifier = idp.verifier().await;
+    (idp, verifier)
 }
 
 async fn spawn_idp(keys: Vec<Value>) -> Arc<Idp> {
