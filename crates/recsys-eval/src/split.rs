@@ -76,8 +76,16 @@ impl SplitStrategy {
             SplitStrategy::RandomHoldout {
                 test_fraction,
                 min_user_items,
-                ..
+                seed,
             } => {
+                if i64::try_from(*seed).is_err() {
+                    return Err(EvalError::param(
+                        "seed",
+                        format!(
+                            "must be from 0 to 2^63-1 (a bigint, an OpenAPI int64), got {seed}"
+                        ),
+                    ));
+                }
                 if !(test_fraction.is_finite() && *test_fraction > 0.0 && *test_fraction < 1.0) {
                     return Err(EvalError::param(
                         "test_fraction",
@@ -430,6 +438,16 @@ mod tests {
     #[test]
     fn invalid_parameters_are_rejected() {
         let events = dataset();
+        let seeded = |seed| SplitStrategy::RandomHoldout {
+            test_fraction: 0.2,
+            min_user_items: 2,
+            seed,
+        };
+        assert!(seeded(i64::MAX as u64).check().is_ok());
+        assert!(matches!(
+            seeded(1 << 63).check(),
+            Err(EvalError::InvalidParameter { name: "seed", .. })
+        ));
         for fraction in [0.0, 1.0, -0.1, 1.5, f64::NAN, f64::INFINITY] {
             let s = SplitStrategy::RandomHoldout {
                 test_fraction: fraction,

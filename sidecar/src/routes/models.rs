@@ -315,7 +315,8 @@ mod tests {
             panic!("a seed above 2^53 parses");
         };
         assert_eq!(seed, 9007199254740993);
-        for bad in [holdout(0.0, 5), holdout(1.0, 5), holdout(0.2, 1)] {
+        let too_big = json!({"kind": "random_holdout", "test_fraction": 0.2, "min_user_items": 5, "seed": 9223372036854775808_u64});
+        for bad in [holdout(0.0, 5), holdout(1.0, 5), holdout(0.2, 1), too_big] {
             let refused = check(bad.clone()).expect_err("refused");
             assert!(refused.starts_with("422"), "{bad}: {refused}");
         }
