@@ -104,6 +104,18 @@ ensure_pgrx() {
     fi
 }
 
+# A cargo tool ($1) at an exact version ($2), built once into a cache outside the clone
+# ($RECSYS_CACHE/tools) and put first on PATH.
+ensure_cargo_tool() {
+    local root=${RECSYS_CACHE:-$HOME/.cache/recsys}/tools
+    export PATH=$root/bin:$PATH
+    # Run as cargo runs a plugin (`cargo-x x --version`), which every cargo tool answers.
+    if ! "$root/bin/$1" "${1#cargo-}" --version 2>/dev/null | grep -q " $2\b"; then
+        log "building $1 $2 into $root (once; minutes)"
+        cargo install --quiet --root "$root" "$1" --version "$2" --locked
+    fi
+}
+
 ensure_tools() {
     ensure_packages
     ensure_pg_dist
