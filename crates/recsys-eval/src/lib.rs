@@ -61,6 +61,7 @@
 //! # }
 //! ```
 
+pub mod baseline;
 pub mod error;
 pub mod metrics;
 pub mod report;

@@ -2,12 +2,13 @@
 //! `recsys eval`: several algorithms trained and scored on one split, as a report.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use recsys_core::models::Configured;
 use recsys_core::offline::Holdout;
 use recsys_core::Registry;
+use recsys_eval::baseline::Baseline;
 use recsys_eval::{Report, ReportRow};
 use serde_json::Value;
 
@@ -46,11 +47,22 @@ pub struct EvalArgs {
     /// Write the report as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Hold the run to a baseline written by --save-baseline: exit 3 when an algorithm loses
+    /// more than --max-drop of a ranking metric (precision, recall, NDCG, MAP, hit rate).
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// The share of a metric --baseline lets a run lose (0.01: 1 %).
+    #[arg(long, default_value_t = 0.01)]
+    pub max_drop: f64,
+    /// Write this run's ranking metrics as a baseline (review it before committing).
+    #[arg(long)]
+    pub save_baseline: Option<PathBuf>,
 }
 
 pub fn run(a: EvalArgs, t: &Trainer) -> Result<(), CliError> {
     let configured = configure_each(&t.registry, &a.params, &a.algorithms)?;
     recsys_core::rules::check_k(a.k)?;
+    let baseline = a.baseline.as_deref().map(read_baseline).transpose()?;
     let strategy = a.split.strategy()?;
     let prepared = Holdout::split(&read(&a.input, true, t.bars)?, &strategy)?;
     let mut rows = Vec::new();
@@ -80,14 +92,54 @@ pub fn run(a: EvalArgs, t: &Trainer) -> Result<(), CliError> {
         (&a.json, report.to_json()),
     ] {
         if let Some(path) = path {
-            std::fs::write(path, text)
-                .map_err(|e| CliError::io(&format!("cannot write {}", path.display()), e))?;
+            write(path, text)?;
         }
     }
-    Ok(())
+    if let Some(path) = &a.save_baseline {
+        let text = serde_json::to_string_pretty(&Baseline::of(&report, a.k))
+            .map_err(|e| CliError::Io(format!("cannot encode the baseline: {e}")))?;
+        write(path, text + "\n")?;
+    }
+    match baseline {
+        Some(baseline) => hold_to(&baseline, &report, a.k, a.max_drop),
+        None => Ok(()),
+    }
 }
 
-/// Each of `algorithms` with its `--params` (defaults where it has none), checked.
+fn write(path: &Path, text: String) -> Result<(), CliError> {
+    std::fs::write(path, text)
+        .map_err(|e| CliError::io(&format!("cannot write {}", path.display()), e))
+}
+
+fn read_baseline(path: &Path) -> Result<Baseline, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Input(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| CliError::Input(format!("{} is not a baseline: {e}", path.display())))
+}
+
+/// The gate: every metric that fell more than `max_drop` below the baseline, on standard
+/// error, and [`CliError::Regression`] if there is any.
+fn hold_to(baseline: &Baseline, report: &Report, k: usize, max_drop: f64) -> Result<(), CliError> {
+    let regressions = baseline.regressions(report, k, max_drop)?;
+    for r in &regressions {
+        eprintln!(
+            "regression: {} {}@{k} {:.4} -> {:.4} ({:.1} % lower; at most {:.1} % allowed)",
+            r.algorithm,
+            r.metric,
+            r.baseline,
+            r.current,
+            100.0 * r.drop(),
+            100.0 * max_drop
+        );
+    }
+    if regressions.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Regression(regressions.len()))
+    }
+}
+
 /// Each of `algorithms` with its `--params` (defaults where it has none), checked.
 fn configure_each(
     registry: &Registry,
