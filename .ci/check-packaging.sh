@@ -6,7 +6,7 @@
 # cluster (neither exists on the CI machines):
 #   1. hadolint on every docker/Dockerfile* (failure threshold: style);
 #   2. shellcheck on the shell scripts under docker/ and on this script, ruff
-#      on the Python checks of steps 4 and 5 (.ci/packaging/);
+#      on the Python checks under .ci/ (steps 4 and 5, and the docs check);
 #   3. docker/caddy/Caddyfile: `caddy validate` and `caddy fmt` (the same
 #      Caddy minor version as the compose file's image);
 #   4. docker-compose.yml against the Compose Specification schema
@@ -95,10 +95,10 @@ for s in docker/postgres/initdb/*.sh; do
         fail "$s is not executable (chmod +x; git keeps the mode)"
     fi
 done
-step "ruff $("$bin/ruff" --version | awk '{print $2}'): .ci/packaging"
+step "ruff $("$bin/ruff" --version | awk '{print $2}'): .ci"
 # No cache: it would land in the repository, where the licensing check sees it.
-if "$bin/ruff" check --no-cache .ci/packaging; then
-    echo "ruff: .ci/packaging: no findings"
+if "$bin/ruff" check --no-cache .ci; then
+    echo "ruff: .ci: no findings"
 else
     fail "ruff"
 fi
