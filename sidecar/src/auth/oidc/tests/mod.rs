@@ -76,12 +76,7 @@ fn es256_key(kid: &str) -> (EncodingKey, Value) {
         0x02, 0x01, 0x01, 0x04, 0x20,
     ];
     der.extend_from_slice(&[0x11; 32]);
-    let encoding = EncodingKey::from_ec_der(&der);
-    let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, Algorithm::ES256)
-        .expect("P-256 public JWK");
-    let mut jwk = serde_json::to_value(jwk).expect("JWK to JSON");
-    jwk["kid"] = json!(kid);
-    (encoding, jwk)
+    with_public_jwk(EncodingKey::from_ec_der(&der), Algorithm::ES256, kid)
 }
 
 /// Ed25519 key from a fixed seed, wrapped by hand in PKCS#8.
@@ -91,9 +86,12 @@ fn ed25519_key(kid: &str) -> (EncodingKey, Value) {
         0x20,
     ];
     der.extend_from_slice(&[0x22; 32]);
-    let encoding = EncodingKey::from_ed_der(&der);
-    let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, Algorithm::EdDSA)
-        .expect("Ed25519 public JWK");
+    with_public_jwk(EncodingKey::from_ed_der(&der), Algorithm::EdDSA, kid)
+}
+
+/// A private key and its public JWK under `kid`.
+fn with_public_jwk(encoding: EncodingKey, alg: Algorithm, kid: &str) -> (EncodingKey, Value) {
+    let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, alg).expect("public JWK");
     let mut jwk = serde_json::to_value(jwk).expect("JWK to JSON");
     jwk["kid"] = json!(kid);
     (encoding, jwk)
@@ -190,6 +188,15 @@ async fn jwks_handler(State(idp): State<Arc<Idp>>) -> Response {
     }
     let body = idp.jwks.lock().unwrap().to_string();
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Discovery's refusal of `config`: its message (a panic if it succeeds or fails otherwise).
+async fn discovery_refused(config: OidcConfig, tuning: OidcTuning) -> String {
+    match OidcVerifier::discover_with(config, http(), tuning).await {
+        Err(OidcError::Discovery(message)) => message,
+        Err(other) => panic!("expected a discovery error, got {other}"),
+        Ok(_) => panic!("discovery succeeded"),
+    }
 }
 
 /// The usual set-up: a provider publishing key A as "a", and a verifier that discovered it.
