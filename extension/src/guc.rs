@@ -14,6 +14,10 @@ pub static MAX_TRAIN_MEMORY_MB: GucSetting<i32> =
     GucSetting::<i32>::new(recsys_core::budget::DEFAULT_LIMIT_MB as i32);
 /// Encoded model bytes kept decoded per backend for `recommend`.
 pub static MODEL_CACHE_MB: GucSetting<i32> = GucSetting::<i32>::new(256);
+/// Largest model version stored, in MiB: at most what one PostgreSQL value holds (1 GiB) less
+/// the row's other columns.
+pub static MAX_MODEL_MB: GucSetting<i32> = GucSetting::<i32>::new(MAX_MODEL_MB_LIMIT);
+const MAX_MODEL_MB_LIMIT: i32 = 1023;
 /// Background workers recording training progress at once, across the server.
 pub static MAX_PROGRESS_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(2);
 
@@ -35,6 +39,16 @@ pub fn init() {
         &MODEL_CACHE_MB,
         0,
         i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_MB,
+    );
+    GucRegistry::define_int_guc(
+        c"recsys.max_model_mb",
+        c"Largest model version recsys.train stores.",
+        c"A trained model whose artifact is larger is refused with SQLSTATE 54000; nothing is stored.",
+        &MAX_MODEL_MB,
+        1,
+        MAX_MODEL_MB_LIMIT,
         GucContext::Suset,
         GucFlags::UNIT_MB,
     );
@@ -70,6 +84,10 @@ pub fn check_training(
 ) -> SqlResult<()> {
     let need = recsys_core::budget::training_bytes(configured.params(), data);
     check_memory(need.saturating_add(extra), what)
+}
+
+pub fn max_model_bytes() -> usize {
+    (MAX_MODEL_MB.get().clamp(1, MAX_MODEL_MB_LIMIT) as usize) << 20
 }
 
 pub fn model_cache_bytes() -> usize {

@@ -24,9 +24,6 @@ use crate::error::{run, SqlError, SqlResult};
 use crate::jsonb_text::JsonbText;
 use crate::{cache, guc, privileged, run_progress, spi, tenant};
 
-/// PostgreSQL's limit for one bytea value, minus headroom.
-const MAX_ARTIFACT_BYTES: usize = (1 << 30) - (1 << 20);
-
 type TrainRow = (i64, String, i32, String, String, i64, i64, i64, f64);
 
 /// Trains `model` with `algorithm` and `params` on the caller's tenant and stores a new
@@ -201,18 +198,21 @@ fn fit_reporting_progress(
     )?)
 }
 
-/// The model as one artifact, refused when a PostgreSQL value cannot hold it.
+/// The model as one artifact, refused above `recsys.max_model_mb` (at most what one
+/// PostgreSQL value holds).
 fn artifact_bytes(trained: &TrainedModel) -> SqlResult<Vec<u8>> {
     let bytes = trained.to_bytes()?;
-    if bytes.len() > MAX_ARTIFACT_BYTES {
+    let limit = guc::max_model_bytes();
+    if bytes.len() > limit {
         return Err(SqlError::new(
             PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             format!(
-                "the trained model takes {} MiB, more than a PostgreSQL value can hold (1 GiB)",
-                bytes.len() >> 20
+                "the trained model takes {:.1} MiB, more than recsys.max_model_mb ({} MiB)",
+                bytes.len() as f64 / f64::from(1 << 20),
+                limit >> 20
             ),
         )
-        .hint("use fewer factors or neighbors, or, with ease, a smaller catalogue"));
+        .hint("use fewer factors or neighbors, or, with ease, a smaller catalogue; a superuser may raise recsys.max_model_mb up to 1023"));
     }
     Ok(bytes)
 }

@@ -109,3 +109,19 @@ SELECT try($$SELECT recsys.ingest('[{"user_id": "u", "item_id": "i"}]')$$);
 SELECT count(*) FROM recsys.interactions;
 RESET SESSION AUTHORIZATION;
 REVOKE recsys_operator FROM regress_nobody;
+
+-- A model larger than recsys.max_model_mb is refused and nothing is stored; only a superuser
+-- sets the limit.
+SET SESSION AUTHORIZATION regress_alice;
+SELECT try($$SET recsys.max_model_mb = 1$$);
+RESET SESSION AUTHORIZATION;
+SET recsys.max_model_mb = 1;
+SET SESSION AUTHORIZATION regress_alice;
+BEGIN;
+INSERT INTO recsys.interactions (user_id, item_id)
+SELECT 'bulk' || g, 'i' || (g % 50) FROM generate_series(1, 400) g;
+SELECT try($$SELECT * FROM recsys.train('big', 'als', '{"factors": 1024, "iterations": 1}')$$);
+SELECT count(*) AS big_versions FROM recsys.model_versions WHERE model = 'big';
+ROLLBACK;
+RESET SESSION AUTHORIZATION;
+RESET recsys.max_model_mb;
