@@ -444,6 +444,12 @@ mod tests {
             seed,
         };
         assert!(seeded(i64::MAX as u64).check().is_ok());
+        // JSON numbers parse to the nearest double: just below 1 stays below 1.
+        let near_one: SplitStrategy = serde_json::from_str(
+            r#"{"kind": "random_holdout", "test_fraction": 0.9999999999999999, "min_user_items": 2, "seed": 0}"#,
+        )
+        .expect("a split");
+        assert!(near_one.check().is_ok(), "{near_one:?}");
         assert!(matches!(
             seeded(1 << 63).check(),
             Err(EvalError::InvalidParameter { name: "seed", .. })
