@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # A queued run trained with recsys.train(..., run_id) shows `running` and a rising progress to
 # other sessions while the training's own transaction is still open, then `succeeded` and 1;
-# cancelled meanwhile, it stops with 57014 (40001 under REPEATABLE READ) and stores nothing.
+# cancelled or failed meanwhile, it stops with 57014 (40001 under REPEATABLE READ) and stores
+# nothing.
 source "$(dirname "$0")/common.sh"
 DB=recsys_it_progress
 recreate_db $DB
@@ -43,22 +44,33 @@ out=$(pg -qAt -d $DB -U it_progress_op -c "SET client_min_messages = warning" -c
     || fail "repeatable read run not succeeded: $out"
 pass "a REPEATABLE READ training of a queued run succeeds"
 
-# A run cancelled while it trains stops at its next progress step with 57014; nothing is stored.
-run=$(queue)
-pg -q -v VERBOSITY=verbose -d $DB -U it_progress_op -c "SET client_min_messages = warning" \
-    -c "SELECT status FROM recsys.train('m', 'als', '{\"factors\": 64, \"iterations\": 40}', true, $run)" \
-    >"$BUILD/it-progress-cancel.out" 2>&1 &
-trainer=$!
-for _ in $(seq 100); do
-    [ "$(q $DB -U it_progress_op -c "SELECT status FROM recsys.training_runs WHERE id = $run")" = running ] && break
-    sleep 0.1
-done
-[ "$(q $DB -U it_progress_op -c "SELECT recsys.cancel_training($run)")" = t ] || fail "run $run was not cancelled"
-wait $trainer && fail "a cancelled training succeeded"
-grep -q "ERROR:  57014: " "$BUILD/it-progress-cancel.out" || fail "not 57014: $(cat "$BUILD/it-progress-cancel.out")"
-[ "$(q $DB -U it_progress_op -c "SELECT status || ':' || (version IS NULL) FROM recsys.training_runs WHERE id = $run")" = cancelled:true ] \
-    || fail "cancelled run changed"
-pass "cancel_training stops a running training with 57014 ($(grep -o '57014: .*' "$BUILD/it-progress-cancel.out"))"
+# A queued run, stopped by `$2` (SQL returning true, given the run's id as $run) once it
+# trains, stops at its next progress step with 57014; nothing is stored and the run keeps the
+# status it was given ($1). The error is in $BUILD/it-progress-$1.out.
+stopped_while_training() { # status stopper
+    local run trainer out=$BUILD/it-progress-$1.out
+    run=$(queue)
+    pg -q -v VERBOSITY=verbose -d $DB -U it_progress_op -c "SET client_min_messages = warning" \
+        -c "SELECT status FROM recsys.train('m', 'als', '{\"factors\": 64, \"iterations\": 40}', true, $run)" \
+        >"$out" 2>&1 &
+    trainer=$!
+    for _ in $(seq 100); do
+        [ "$(q $DB -U it_progress_op -c "SELECT status FROM recsys.training_runs WHERE id = $run")" = running ] && break
+        sleep 0.1
+    done
+    [ "$(q $DB -U it_progress_op -c "${2//\$run/$run}")" = t ] || fail "run $run was not $1"
+    wait $trainer && fail "the training of a $1 run succeeded"
+    grep -q "ERROR:  57014: " "$out" || fail "not 57014: $(cat "$out")"
+    [ "$(q $DB -U it_progress_op -c "SELECT status || ':' || (version IS NULL) FROM recsys.training_runs WHERE id = $run")" = "$1:true" ] \
+        || fail "the $1 run changed"
+}
+stopped_while_training cancelled 'SELECT recsys.cancel_training($run)'
+pass "cancel_training stops a running training with 57014 ($(grep -o '57014: .*' "$BUILD/it-progress-cancelled.out"))"
+# Failed from outside, as the sidecar's time limit fails a run. (Before, the fit ran on and
+# storing found no queued or running row: an internal error, XX000.)
+stopped_while_training failed "UPDATE recsys.training_runs SET status = 'failed', error = 'time limit', finished_at = now()
+    WHERE id = \$run AND status IN ('queued', 'running') RETURNING true"
+pass "a run failed from outside stops its training with 57014"
 
 # Under REPEATABLE READ the training's snapshot does not show the cancel: it runs on and fails
 # with 40001 when it stores.

@@ -177,10 +177,11 @@ fn fit_reporting_progress(
             last_decile.set(decile);
             notice!("recsys: {} {}%", p.stage, decile * 10);
             if let Some(id) = queued_run {
-                // A run cancelled meanwhile (recsys.cancel_training) stops here.
+                // A run stopped meanwhile (recsys.cancel_training, or failed by the sidecar's
+                // time limit) stops here.
                 let status = spi::run_status(tenant, model, id)
                     .map_err(|e| recsys_core::CoreError::InvalidInput(e.message))?;
-                if status.as_deref() == Some("cancelled") {
+                if matches!(status.as_deref(), Some("cancelled" | "failed")) {
                     return Err(recsys_core::CoreError::Cancelled);
                 }
                 // 1 is for the stored result, which only this transaction's commit shows.

@@ -74,16 +74,20 @@ pub fn store_version(s: &Stored<'_>) -> SqlResult<(i64, i32)> {
                     clock_timestamp() - make_interval(secs => $10), $12) \
              RETURNING id"
         };
-        let run_id: i64 = client
-            .update(run_sql, None, &run_values)?
-            .first()
-            .get_one()?
-            .ok_or_else(|| {
-                SqlError::new(
-                    PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
-                    "the training run was cancelled while it trained; nothing was stored",
-                )
-            })?;
+        // A run another session stopped meanwhile (cancel_training, the sidecar's time limit)
+        // is no longer queued or running: the update finds no row and nothing is stored.
+        let updated = client.update(run_sql, None, &run_values)?;
+        let run_id: Option<i64> = if updated.is_empty() {
+            None
+        } else {
+            updated.first().get_one()?
+        };
+        let run_id = run_id.ok_or_else(|| {
+            SqlError::new(
+                PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+                "the training run was cancelled or failed while it trained; nothing was stored",
+            )
+        })?;
         client.update(
             "INSERT INTO recsys.model_versions \
                (tenant_id, model, version, algorithm, params, manifest, artifact, training_run_id) \
