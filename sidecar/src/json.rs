@@ -38,16 +38,9 @@ impl<'r> Decode<'r, Postgres> for JsonText {
 /// An optional whole number that also accepts the JSON form `5.0`: JSON Schema counts it as
 /// an integer, so a schema-valid request must not be refused for it.
 pub fn optional_whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    let Some(n) = Option::<f64>::deserialize(d)? else {
-        return Ok(None);
-    };
-    if n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&n) {
-        Ok(Some(n as u32))
-    } else {
-        Err(serde::de::Error::custom(format!(
-            "expected a whole number, got {n}"
-        )))
-    }
+    Option::<serde_json::Number>::deserialize(d)?
+        .map(|n| exact_whole(&n))
+        .transpose()
 }
 
 /// A whole number of the field's type that also accepts the JSON form `5.0`; integers are
@@ -57,7 +50,11 @@ where
     D: Deserializer<'de>,
     T: TryFrom<i128>,
 {
-    let n = serde_json::Number::deserialize(d)?;
+    exact_whole(&serde_json::Number::deserialize(d)?)
+}
+
+/// `n` as a `T`, if it is a whole number in `T`'s range.
+fn exact_whole<T: TryFrom<i128>, E: serde::de::Error>(n: &serde_json::Number) -> Result<T, E> {
     let exact = n
         .as_i64()
         .map(i128::from)
@@ -67,9 +64,9 @@ where
                 .filter(|f| f.fract() == 0.0 && f.abs() < 2f64.powi(64))
                 .map(|f| f as i128)
         });
-    exact.and_then(|v| T::try_from(v).ok()).ok_or_else(|| {
-        serde::de::Error::custom(format!("expected a whole number in range, got {n}"))
-    })
+    exact
+        .and_then(|v| T::try_from(v).ok())
+        .ok_or_else(|| E::custom(format!("expected a whole number in range, got {n}")))
 }
 
 #[cfg(test)]

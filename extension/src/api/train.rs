@@ -120,7 +120,6 @@ fn train_impl(
     let manifest = serde_json::to_value(recsys_core::artifact::Artifact::manifest_of(&bytes)?)
         .map_err(|e| SqlError::invalid(e.to_string()))?;
     let metrics = serde_json::Value::Object(trained.manifest.metrics.clone());
-    let params_json = trained.manifest.params.clone();
     let algorithm = trained.algorithm().to_string();
     let (users, items, interactions) = (
         data.n_users() as i64,
@@ -132,7 +131,7 @@ fn train_impl(
         tenant: &tenant,
         model,
         algorithm: &algorithm,
-        params: &params_json,
+        params: &params,
         metrics: &metrics,
         manifest,
         artifact: &bytes,

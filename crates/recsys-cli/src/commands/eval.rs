@@ -12,7 +12,7 @@ use recsys_eval::baseline::Baseline;
 use recsys_eval::{Report, ReportRow};
 use serde_json::Value;
 
-use super::{parse_params, read, InputArgs, SplitOptions};
+use super::{parse_params, read, write_file, InputArgs, SplitOptions};
 use crate::error::CliError;
 use crate::trainer::{fit_and_score, fit_seconds, Trainer};
 
@@ -92,23 +92,18 @@ pub fn run(a: EvalArgs, t: &Trainer) -> Result<(), CliError> {
         (&a.json, report.to_json()),
     ] {
         if let Some(path) = path {
-            write(path, text)?;
+            write_file(path, text)?;
         }
     }
     if let Some(path) = &a.save_baseline {
         let text = serde_json::to_string_pretty(&Baseline::of(&report, a.k))
             .map_err(|e| CliError::Io(format!("cannot encode the baseline: {e}")))?;
-        write(path, text + "\n")?;
+        write_file(path, text + "\n")?;
     }
     match baseline {
         Some(baseline) => hold_to(&baseline, &report, a.k, a.max_drop),
         None => Ok(()),
     }
-}
-
-fn write(path: &Path, text: String) -> Result<(), CliError> {
-    std::fs::write(path, text)
-        .map_err(|e| CliError::io(&format!("cannot write {}", path.display()), e))
 }
 
 fn read_baseline(path: &Path) -> Result<Baseline, CliError> {

@@ -135,6 +135,12 @@ pub fn parse_params(text: &str) -> Result<Map<String, Value>, CliError> {
     }
 }
 
+/// Writes a whole output file.
+pub fn write_file(path: &Path, text: String) -> Result<(), CliError> {
+    std::fs::write(path, text)
+        .map_err(|e| CliError::io(&format!("cannot write {}", path.display()), e))
+}
+
 pub fn create(path: &Path) -> Result<BufWriter<File>, CliError> {
     Ok(BufWriter::new(File::create(path).map_err(|e| {
         CliError::io(&format!("cannot create {}", path.display()), e)

@@ -7,7 +7,7 @@ use clap::Args;
 use recsys_core::offline::Holdout;
 use serde_json::{Map, Value};
 
-use super::{parse_params, read, InputArgs, SplitOptions};
+use super::{parse_params, read, write_file, InputArgs, SplitOptions};
 use crate::error::CliError;
 use crate::grid;
 use crate::trainer::{fit_and_score, fit_seconds, Trainer};
@@ -94,8 +94,7 @@ pub fn run(a: TuneArgs, t: &Trainer) -> Result<(), CliError> {
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&outcome)
             .map_err(|e| CliError::Io(format!("cannot encode the results: {e}")))?;
-        std::fs::write(path, text)
-            .map_err(|e| CliError::io(&format!("cannot write {}", path.display()), e))?;
+        write_file(path, text)?;
     }
     Ok(())
 }

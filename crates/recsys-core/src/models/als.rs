@@ -167,7 +167,6 @@ impl Params for AlsParams {
     }
 }
 
-/// Uniform [0, 0.01) like `implicit`, one stream per row so the values do not depend on order.
 /// The generator of one factor row. Its own derivation from `(seed, row)`, not
 /// [`SplitMix64::stream`]'s: ALS has seeded its factors this way since 0.1.0, and a seed must
 /// keep giving the same model.
@@ -176,6 +175,7 @@ fn factor_stream(seed: u64, row: u64) -> SplitMix64 {
     SplitMix64::new(base.next_u64())
 }
 
+/// Uniform [0, 0.01) like `implicit`, one stream per row so the values do not depend on order.
 fn init_factors(rows: usize, f: usize, seed: u64, side: u64) -> Result<Vec<f32>> {
     let mut out = zeroed(rows.saturating_mul(f), "als factors")?;
     out.par_chunks_mut(f).enumerate().for_each(|(r, row)| {
