@@ -105,14 +105,18 @@ ensure_pgrx() {
 }
 
 # A cargo tool ($1) at an exact version ($2), built once into a cache outside the clone
-# ($RECSYS_CACHE/tools) and put first on PATH.
+# ($RECSYS_CACHE/tools) and put first on PATH; further arguments go to `cargo install`
+# (features).
 ensure_cargo_tool() {
-    local root=${RECSYS_CACHE:-$HOME/.cache/recsys}/tools
+    local root=${RECSYS_CACHE:-$HOME/.cache/recsys}/tools name=$1 version=$2
+    shift 2
     export PATH=$root/bin:$PATH
-    # Run as cargo runs a plugin (`cargo-x x --version`), which every cargo tool answers.
-    if ! "$root/bin/$1" "${1#cargo-}" --version 2>/dev/null | grep -q " $2\b"; then
-        log "building $1 $2 into $root (once; minutes)"
-        cargo install --quiet --root "$root" "$1" --version "$2" --locked
+    # A cargo plugin answers as cargo runs it (`cargo-x x --version`), other tools `--version`.
+    local ask=(--version)
+    [[ $name != cargo-* ]] || ask=("${name#cargo-}" --version)
+    if ! "$root/bin/$name" "${ask[@]}" 2>/dev/null | grep -q " $version\b"; then
+        log "building $name $version into $root (once; minutes)"
+        cargo install --quiet --root "$root" "$name" --version "$version" --locked "$@"
     fi
 }
 
