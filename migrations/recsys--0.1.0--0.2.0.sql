@@ -470,3 +470,59 @@ GRANT EXECUTE ON FUNCTION recsys.activate, recsys.drop_model TO recsys_admin;
 GRANT EXECUTE ON FUNCTION recsys.recommend, recsys.similar_items, recsys.api_key_lookup,
                           recsys.claim_training_run, recsys.fail_orphaned_runs TO recsys_gateway;
 GRANT EXECUTE ON FUNCTION recsys.create_api_key, recsys.revoke_api_key TO recsys_key_admin;
+
+-- Pipelines' state and dead letters (crates/recsys-pipelines), as tables.sql makes them.
+-- Pipelines (crates/recsys-pipelines): where each pipeline of a tenant stands in its source,
+-- written in the same transaction as the events it read, so a crash or a retry neither loses
+-- nor repeats an event. position is the source's own (an object and line, a cursor, offsets);
+-- NULL means from the start. watermark is the newest occurred_at committed.
+CREATE TABLE recsys.pipeline_state (
+    tenant_id    recsys.tenant_name NOT NULL DEFAULT recsys.current_tenant(),
+    pipeline     text NOT NULL CHECK (pipeline ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'),
+    source       text NOT NULL CHECK (source IN ('file', 's3', 'postgres', 'kafka')),
+    position     jsonb,
+    watermark    timestamptz,
+    events       bigint NOT NULL DEFAULT 0 CHECK (events >= 0),
+    duplicates   bigint NOT NULL DEFAULT 0 CHECK (duplicates >= 0),
+    dead_letters bigint NOT NULL DEFAULT 0 CHECK (dead_letters >= 0),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, pipeline)
+);
+-- Records a pipeline could not turn into events, with where they are and why; the rest of
+-- their batch is committed.
+CREATE TABLE recsys.dead_letters (
+    id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id recsys.tenant_name NOT NULL DEFAULT recsys.current_tenant(),
+    pipeline  text NOT NULL,
+    origin    text NOT NULL CHECK (octet_length(origin) <= 4096),
+    reason    text NOT NULL CHECK (octet_length(reason) <= 4096),
+    payload   text NOT NULL CHECK (octet_length(payload) <= 4096),
+    at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX dead_letters_pipeline ON recsys.dead_letters (tenant_id, pipeline, id);
+
+DO $rls$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['pipeline_state', 'dead_letters']
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE recsys.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE pg_catalog.format('ALTER TABLE recsys.%I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE pg_catalog.format(
+            'CREATE POLICY tenant_isolation ON recsys.%I
+                 USING (tenant_id = (SELECT recsys.current_tenant()))
+                 WITH CHECK (tenant_id = (SELECT recsys.current_tenant()))', t);
+    END LOOP;
+END
+$rls$;
+REVOKE ALL ON recsys.pipeline_state, recsys.dead_letters FROM PUBLIC;
+GRANT SELECT ON recsys.pipeline_state, recsys.dead_letters TO recsys_viewer;
+GRANT INSERT (tenant_id, pipeline, source),
+      UPDATE (position, watermark, events, duplicates, dead_letters, updated_at)
+    ON recsys.pipeline_state TO recsys_operator;
+GRANT INSERT (tenant_id, pipeline, origin, reason, payload) ON recsys.dead_letters TO recsys_operator;
+GRANT DELETE ON recsys.pipeline_state, recsys.dead_letters TO recsys_admin;
+SELECT pg_catalog.pg_extension_config_dump(t::regclass, '')
+FROM pg_catalog.unnest(ARRAY['recsys.pipeline_state', 'recsys.dead_letters', 'recsys.dead_letters_id_seq']) AS t;

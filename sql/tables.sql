@@ -164,13 +164,44 @@ CREATE TABLE recsys.audit_log (
     subject    text DEFAULT recsys.current_subject()
 );
 
+-- Pipelines (crates/recsys-pipelines): where each pipeline of a tenant stands in its source,
+-- written in the same transaction as the events it read, so a crash or a retry neither loses
+-- nor repeats an event. position is the source's own (an object and line, a cursor, offsets);
+-- NULL means from the start. watermark is the newest occurred_at committed.
+CREATE TABLE recsys.pipeline_state (
+    tenant_id    recsys.tenant_name NOT NULL DEFAULT recsys.current_tenant(),
+    pipeline     text NOT NULL CHECK (pipeline ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'),
+    source       text NOT NULL CHECK (source IN ('file', 's3', 'postgres', 'kafka')),
+    position     jsonb,
+    watermark    timestamptz,
+    events       bigint NOT NULL DEFAULT 0 CHECK (events >= 0),
+    duplicates   bigint NOT NULL DEFAULT 0 CHECK (duplicates >= 0),
+    dead_letters bigint NOT NULL DEFAULT 0 CHECK (dead_letters >= 0),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, pipeline)
+);
+-- Records a pipeline could not turn into events, with where they are and why; the rest of
+-- their batch is committed.
+CREATE TABLE recsys.dead_letters (
+    id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id recsys.tenant_name NOT NULL DEFAULT recsys.current_tenant(),
+    pipeline  text NOT NULL,
+    origin    text NOT NULL CHECK (octet_length(origin) <= 4096),
+    reason    text NOT NULL CHECK (octet_length(reason) <= 4096),
+    payload   text NOT NULL CHECK (octet_length(payload) <= 4096),
+    at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX dead_letters_pipeline ON recsys.dead_letters (tenant_id, pipeline, id);
+
 -- Row-level security: one policy per table, also for the owner (FORCE).
 DO $rls$
 DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['interactions', 'items', 'models', 'model_versions',
-                             'training_runs', 'eval_runs', 'audit_log']
+                             'training_runs', 'eval_runs', 'audit_log', 'pipeline_state',
+                             'dead_letters']
     LOOP
         EXECUTE pg_catalog.format('ALTER TABLE recsys.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE pg_catalog.format('ALTER TABLE recsys.%I FORCE ROW LEVEL SECURITY', t);
@@ -209,6 +240,14 @@ GRANT INSERT ON recsys.eval_runs TO recsys_operator;
 GRANT DELETE ON recsys.models, recsys.model_versions, recsys.training_runs,
                 recsys.eval_runs TO recsys_admin;
 GRANT SELECT ON recsys.audit_log TO recsys_admin;
+-- A pipeline runs as an operator: it reads and advances its state and writes dead letters;
+-- admins may also reset or delete them.
+GRANT SELECT ON recsys.pipeline_state, recsys.dead_letters TO recsys_viewer;
+GRANT INSERT (tenant_id, pipeline, source),
+      UPDATE (position, watermark, events, duplicates, dead_letters, updated_at)
+    ON recsys.pipeline_state TO recsys_operator;
+GRANT INSERT (tenant_id, pipeline, origin, reason, payload) ON recsys.dead_letters TO recsys_operator;
+GRANT DELETE ON recsys.pipeline_state, recsys.dead_letters TO recsys_admin;
 
 -- pg_dump dumps the rows of these tables (an extension's tables are otherwise left out), and
 -- the positions of their id sequences.
@@ -219,7 +258,8 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['tenant_roles', 'gateway_roles', 'interactions', 'items', 'models',
                              'training_runs', 'model_versions', 'eval_runs', 'api_keys',
                              'audit_log', 'training_runs_id_seq', 'model_versions_id_seq',
-                             'eval_runs_id_seq', 'api_keys_id_seq', 'audit_log_id_seq']
+                             'eval_runs_id_seq', 'api_keys_id_seq', 'audit_log_id_seq',
+                             'pipeline_state', 'dead_letters', 'dead_letters_id_seq']
     LOOP
         PERFORM pg_catalog.pg_extension_config_dump(pg_catalog.format('recsys.%I', t)::regclass, '');
     END LOOP;
