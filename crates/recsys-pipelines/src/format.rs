@@ -1,0 +1,494 @@
+// SPDX-License-Identifier: Apache-2.0
+//! What objects and files hold: CSV or TSV with a header line, or JSON Lines; plain, gzip or
+//! zstd. One record per line, so a record's position is its line number, which is also what
+//! names it in a dead letter and, for an event without an id, what its id derives from.
+
+use std::io::{BufRead, BufReader, Read};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::event::{Event, Field, Fields};
+
+/// A longer line is a dead letter, read past without holding it: a hostile object cannot make
+/// the pipeline allocate more than this per record.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// How much of a bad record a dead letter keeps.
+pub const MAX_PAYLOAD_BYTES: usize = 1000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Csv,
+    Tsv,
+    Jsonl,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// The format and compression of an object, from its name (`events.csv.gz`, `day.jsonl.zst`,
+/// `part.tsv`); `forced` names the format of objects whose names do not say it. `None`: not
+/// an object of events (skipped, not a dead letter: prefixes hold manifests and markers).
+pub fn layout(key: &str, forced: Option<Format>) -> Option<(Format, Compression)> {
+    let name = key.rsplit('/').next().unwrap_or(key).to_ascii_lowercase();
+    let (stem, compression) = if let Some(stem) = name.strip_suffix(".gz") {
+        (stem, Compression::Gzip)
+    } else if let Some(stem) = name.strip_suffix(".zst") {
+        (stem, Compression::Zstd)
+    } else {
+        (name.as_str(), Compression::None)
+    };
+    let named = match stem.rsplit('.').next() {
+        Some("csv") => Some(Format::Csv),
+        Some("tsv" | "inter") => Some(Format::Tsv),
+        Some("jsonl" | "ndjson") => Some(Format::Jsonl),
+        _ => None,
+    };
+    Some((forced.or(named)?, compression))
+}
+
+/// One line of an object: an event, or why it is not one.
+#[derive(Debug)]
+pub struct Record {
+    pub line: u64,
+    pub event: Result<Event, String>,
+    /// The line as read (cut to MAX_PAYLOAD_BYTES), kept for a dead letter.
+    pub payload: String,
+}
+
+/// Columns of a CSV or TSV header by role.
+#[derive(Clone, Copy, Debug, Default)]
+struct Columns {
+    event_id: Option<usize>,
+    user_id: Option<usize>,
+    item_id: Option<usize>,
+    weight: Option<usize>,
+    occurred_at: Option<usize>,
+}
+
+/// Names accepted for each role, compared after dropping a `:type` suffix (RecBole's
+/// `user_id:token`) and lowercasing: the CLI's names, and the table's.
+const EVENT_NAMES: &[&str] = &["event_id", "eventid"];
+const USER_NAMES: &[&str] = &["user_id", "user", "userid"];
+const ITEM_NAMES: &[&str] = &["item_id", "item", "itemid"];
+const WEIGHT_NAMES: &[&str] = &["weight"];
+const TIME_NAMES: &[&str] = &["occurred_at", "timestamp", "time", "ts"];
+
+fn normalise(header: &str) -> String {
+    header
+        .split(':')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// The records of one object, read as a stream.
+pub struct Records {
+    reader: Box<dyn BufRead + Send>,
+    format: Format,
+    columns: Columns,
+    origin: String,
+    line: u64,
+    buf: Vec<u8>,
+    now: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Records {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Records")
+            .field("origin", &self.origin)
+            .field("line", &self.line)
+            .finish()
+    }
+}
+
+/// Why an object could not be read at all.
+#[derive(Debug)]
+pub enum ObjectError {
+    /// Its content is not what its name says (a bad header, bad compression): the object is
+    /// one dead letter and the pipeline goes on.
+    Content(String),
+    /// Reading failed (I/O): the run stops and resumes from its checkpoint.
+    Io(String),
+}
+
+impl Records {
+    /// Starts reading an object; `origin` names it (`s3://bucket/key`, a file's path).
+    pub fn open(
+        raw: Box<dyn Read + Send>,
+        layout: (Format, Compression),
+        origin: String,
+    ) -> Result<Records, ObjectError> {
+        let decoded: Box<dyn Read + Send> = match layout.1 {
+            Compression::None => raw,
+            // Multi-member: `cat a.gz b.gz` is a valid gzip stream of both.
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
+            Compression::Zstd => Box::new(
+                zstd::stream::read::Decoder::new(raw)
+                    .map_err(|e| ObjectError::Content(format!("not zstd: {e}")))?,
+            ),
+        };
+        let mut records = Records {
+            reader: Box::new(BufReader::with_capacity(256 << 10, decoded)),
+            format: layout.0,
+            columns: Columns::default(),
+            origin,
+            line: 0,
+            buf: Vec::new(),
+            now: Utc::now(),
+        };
+        if records.format != Format::Jsonl {
+            records.read_header()?;
+        }
+        Ok(records)
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    fn read_header(&mut self) -> Result<(), ObjectError> {
+        let header = match self.next_line()? {
+            Some(Ok(text)) => text,
+            Some(Err(why)) => return Err(ObjectError::Content(format!("header line: {why}"))),
+            None => {
+                return Err(ObjectError::Content(
+                    "empty: expected a header line such as \"user_id,item_id\"".into(),
+                ))
+            }
+        };
+        let names: Vec<String> = split(&header, self.format)
+            .iter()
+            .map(|h| normalise(h))
+            .collect();
+        let find = |wanted: &[&str]| names.iter().position(|n| wanted.contains(&n.as_str()));
+        self.columns = Columns {
+            event_id: find(EVENT_NAMES),
+            user_id: find(USER_NAMES),
+            item_id: find(ITEM_NAMES),
+            weight: find(WEIGHT_NAMES),
+            occurred_at: find(TIME_NAMES),
+        };
+        if self.columns.user_id.is_none() || self.columns.item_id.is_none() {
+            return Err(ObjectError::Content(format!(
+                "the header names no user or no item column (expected one of {USER_NAMES:?} and one of {ITEM_NAMES:?})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Reads past `lines` lines from the current one (a resumed object's committed part).
+    pub fn skip_to(&mut self, line: u64) -> Result<(), ObjectError> {
+        while self.line < line {
+            if self.next_line()?.is_none() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next record, `None` at the end of the object.
+    pub fn next_record(&mut self) -> Result<Option<Record>, ObjectError> {
+        loop {
+            let text = match self.next_line()? {
+                None => return Ok(None),
+                Some(Err(why)) => {
+                    let payload = payload(&String::from_utf8_lossy(&self.buf));
+                    return Ok(Some(Record {
+                        line: self.line,
+                        event: Err(why),
+                        payload,
+                    }));
+                }
+                Some(Ok(text)) => text,
+            };
+            if text.trim().is_empty() {
+                continue;
+            }
+            let origin = format!("{}:{}", self.origin, self.line);
+            let event = match self.format {
+                Format::Jsonl => json_event(&text, &origin, self.now),
+                Format::Csv | Format::Tsv => {
+                    let cells = split(&text, self.format);
+                    let cell = |c: Option<usize>| {
+                        c.and_then(|i| cells.get(i))
+                            .map(|s| Field::Text(s.as_str()))
+                    };
+                    let fields = Fields {
+                        event_id: cell(self.columns.event_id),
+                        user_id: cell(self.columns.user_id),
+                        item_id: cell(self.columns.item_id),
+                        weight: cell(self.columns.weight),
+                        occurred_at: cell(self.columns.occurred_at),
+                    };
+                    Event::from_fields(&fields, &origin, self.now)
+                }
+            };
+            return Ok(Some(Record {
+                line: self.line,
+                event,
+                payload: payload(&text),
+            }));
+        }
+    }
+
+    /// The next line without its end: `Some(Err)` for a line too long or not UTF-8.
+    fn next_line(&mut self) -> Result<Option<Result<String, String>>, ObjectError> {
+        self.buf.clear();
+        let mut too_long = false;
+        let mut read_any = false;
+        loop {
+            let chunk = self
+                .reader
+                .fill_buf()
+                .map_err(|e| read_error(&self.origin, e))?;
+            if chunk.is_empty() {
+                break;
+            }
+            read_any = true;
+            let (take, end) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (chunk.len(), false),
+            };
+            if !too_long {
+                if self.buf.len() + take > MAX_LINE_BYTES + 1 {
+                    too_long = true;
+                    let room = MAX_LINE_BYTES.saturating_sub(self.buf.len()).min(take);
+                    self.buf.extend_from_slice(&chunk[..room]);
+                } else {
+                    self.buf.extend_from_slice(&chunk[..take]);
+                }
+            }
+            self.reader.consume(take);
+            if end {
+                break;
+            }
+        }
+        if !read_any {
+            return Ok(None);
+        }
+        self.line += 1;
+        if too_long {
+            return Ok(Some(Err(format!(
+                "line longer than {MAX_LINE_BYTES} bytes"
+            ))));
+        }
+        while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
+            self.buf.pop();
+        }
+        Ok(Some(
+            std::str::from_utf8(&self.buf)
+                .map(str::to_owned)
+                .map_err(|e| format!("not UTF-8 (byte {})", e.valid_up_to())),
+        ))
+    }
+}
+
+/// Bad compressed data is the object's fault; anything else is the reader's.
+fn read_error(origin: &str, e: std::io::Error) -> ObjectError {
+    use std::io::ErrorKind::{InvalidData, InvalidInput, UnexpectedEof};
+    match e.kind() {
+        InvalidData | InvalidInput | UnexpectedEof => {
+            ObjectError::Content(format!("cannot decode: {e}"))
+        }
+        _ => ObjectError::Io(format!("{origin}: {e}")),
+    }
+}
+
+/// A line's cells. TSV has no quoting (as the CLI reads it); CSV follows RFC 4180 within the
+/// line, the common unquoted case without the csv crate's per-reader buffers.
+fn split(line: &str, format: Format) -> Vec<String> {
+    let delimiter = if format == Format::Tsv { '\t' } else { ',' };
+    if format == Format::Tsv || !line.contains('"') {
+        return line.split(delimiter).map(str::to_owned).collect();
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line.as_bytes());
+    match reader.records().next() {
+        Some(Ok(record)) => record.iter().map(str::to_owned).collect(),
+        _ => line.split(delimiter).map(str::to_owned).collect(),
+    }
+}
+
+/// An event from one JSON object (a JSON Lines line, a Kafka message); `now` stands for a
+/// missing time.
+pub fn json_event(text: &str, origin: &str, now: DateTime<Utc>) -> Result<Event, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let Value::Object(map) = &value else {
+        return Err("not a JSON object".into());
+    };
+    let field = |names: &[&str]| names.iter().find_map(|n| map.get(*n)).map(Field::Json);
+    let fields = Fields {
+        event_id: field(EVENT_NAMES),
+        user_id: field(USER_NAMES),
+        item_id: field(ITEM_NAMES),
+        weight: field(WEIGHT_NAMES),
+        occurred_at: field(TIME_NAMES),
+    };
+    Event::from_fields(&fields, origin, now)
+}
+
+/// A dead letter's copy of a line: at most MAX_PAYLOAD_BYTES, no NUL (text cannot hold one).
+pub fn payload(text: &str) -> String {
+    let text = text.replace('\0', "\u{FFFD}");
+    let mut end = text.len().min(MAX_PAYLOAD_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn read_all(bytes: Vec<u8>, key: &str) -> Vec<Record> {
+        let found = layout(key, None).expect("layout");
+        let mut records =
+            Records::open(Box::new(std::io::Cursor::new(bytes)), found, key.into()).expect("open");
+        let mut out = Vec::new();
+        while let Some(r) = records.next_record().expect("read") {
+            out.push(r);
+        }
+        out
+    }
+
+    #[test]
+    fn names_say_format_and_compression() {
+        assert_eq!(
+            layout("a/b/day.csv.gz", None),
+            Some((Format::Csv, Compression::Gzip))
+        );
+        assert_eq!(
+            layout("x.JSONL.zst", None),
+            Some((Format::Jsonl, Compression::Zstd))
+        );
+        assert_eq!(
+            layout("ml.inter", None),
+            Some((Format::Tsv, Compression::None))
+        );
+        assert_eq!(layout("_SUCCESS", None), None);
+        assert_eq!(
+            layout("part-0", Some(Format::Jsonl)),
+            Some((Format::Jsonl, Compression::None))
+        );
+    }
+
+    #[test]
+    fn csv_tsv_and_json_lines_read_the_same_events_compressed_or_not() {
+        let tsv = "user\titem\tweight\ttimestamp\nu1\ti1\t1\t1703391198\nu2\ti2\t2\t1703391199\n";
+        let csv = "user_id,item_id,weight,timestamp\nu1,\"i1\",1,1703391198\r\nu2,i2,2,1703391199";
+        let jsonl = "{\"user_id\":\"u1\",\"item_id\":\"i1\",\"timestamp\":1703391198}\n\n{\"user\":\"u2\",\"item\":\"i2\",\"weight\":2,\"ts\":1703391199}\n";
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(csv.as_bytes()).expect("gzip");
+        let gz = gz.finish().expect("gzip");
+        let zst = zstd::encode_all(jsonl.as_bytes(), 1).expect("zstd");
+        let as_pairs = |records: Vec<Record>| -> Vec<(String, String, f32, i64, u64)> {
+            records
+                .into_iter()
+                .map(|r| {
+                    let e = r.event.expect("valid");
+                    (
+                        e.user_id,
+                        e.item_id,
+                        e.weight,
+                        e.occurred_at.timestamp(),
+                        r.line,
+                    )
+                })
+                .collect()
+        };
+        let expected = vec![
+            ("u1".into(), "i1".into(), 1.0, 1_703_391_198, 2),
+            ("u2".into(), "i2".into(), 2.0, 1_703_391_199, 3),
+        ];
+        assert_eq!(as_pairs(read_all(tsv.into(), "d.tsv")), expected);
+        assert_eq!(as_pairs(read_all(gz, "d.csv.gz")), expected);
+        let json = as_pairs(read_all(zst, "d.jsonl.zst"));
+        assert_eq!(json[0].0, "u1");
+        assert_eq!((json[1].4, json[1].2), (3, 2.0));
+    }
+
+    #[test]
+    fn bad_lines_are_records_with_reasons_and_the_rest_still_reads() {
+        let mut bytes = b"user_id,item_id,weight\nu1,i1,NaN\n".to_vec();
+        bytes.extend_from_slice(b"u2,\xff\xfe,1\n");
+        bytes.extend_from_slice(format!("u3,{},1\n", "x".repeat(MAX_LINE_BYTES + 10)).as_bytes());
+        bytes.extend_from_slice(b"u4\n");
+        bytes.extend_from_slice(b"u5,i5,1\n");
+        let records = read_all(bytes, "bad.csv");
+        let reasons: Vec<String> = records
+            .iter()
+            .map(|r| r.event.as_ref().err().cloned().unwrap_or_default())
+            .collect();
+        assert!(reasons[0].contains("weight NaN"), "{reasons:?}");
+        assert!(reasons[1].contains("not UTF-8"), "{reasons:?}");
+        assert!(reasons[2].contains("line longer than"), "{reasons:?}");
+        assert!(records[2].payload.len() <= MAX_PAYLOAD_BYTES);
+        assert!(reasons[3].contains("no item_id"), "{reasons:?}");
+        assert_eq!(records[4].event.as_ref().expect("valid").user_id, "u5");
+        assert_eq!(
+            records.iter().map(|r| r.line).collect::<Vec<_>>(),
+            vec![2, 3, 4, 5, 6]
+        );
+    }
+
+    #[test]
+    fn json_lines_that_are_not_objects_are_dead_letters() {
+        let records = read_all(b"[1]\n{\"user_id\": 1\n\"u\"\n".to_vec(), "x.jsonl");
+        let reasons: Vec<String> = records
+            .into_iter()
+            .map(|r| r.event.expect_err("bad"))
+            .collect();
+        assert_eq!(reasons[0], "not a JSON object");
+        assert!(reasons[1].starts_with("not JSON"));
+        assert_eq!(reasons[2], "not a JSON object");
+    }
+
+    #[test]
+    fn an_object_without_a_usable_header_is_one_content_error() {
+        let layout = super::layout("x.csv", None).expect("layout");
+        for bytes in [&b""[..], b"a,b\n1,2\n"] {
+            let err = Records::open(
+                Box::new(std::io::Cursor::new(bytes.to_vec())),
+                layout,
+                "x".into(),
+            )
+            .expect_err("bad");
+            assert!(matches!(err, ObjectError::Content(_)), "{err:?}");
+        }
+        let gz = super::layout("x.csv.gz", None).expect("layout");
+        let err = Records::open(
+            Box::new(std::io::Cursor::new(b"not gzip".to_vec())),
+            gz,
+            "x".into(),
+        )
+        .expect_err("bad");
+        assert!(
+            matches!(err, ObjectError::Content(ref why) if why.starts_with("header line") || why.starts_with("cannot decode")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn resuming_skips_the_committed_lines() {
+        let layout = super::layout("d.tsv", None).expect("layout");
+        let bytes = b"user\titem\nu1\ti1\nu2\ti2\nu3\ti3\n".to_vec();
+        let mut records =
+            Records::open(Box::new(std::io::Cursor::new(bytes)), layout, "d".into()).expect("open");
+        records.skip_to(3).expect("skip");
+        let next = records.next_record().expect("read").expect("a record");
+        assert_eq!(
+            (next.line, next.event.expect("valid").user_id.as_str()),
+            (4, "u3")
+        );
+    }
+}

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The `recsys-pipelines` command: `run`, `backfill` and `status` of a pipeline.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use recsys_pipelines::format::Format;
+use recsys_pipelines::metrics::Counters;
+use recsys_pipelines::run::{self, Options, Range};
+use recsys_pipelines::sink::Sink;
+use recsys_pipelines::source::files::Folder;
+use recsys_pipelines::source::kafka::Topic;
+use recsys_pipelines::source::objects::{ObjectSource, Order};
+use recsys_pipelines::source::s3::{self, Bucket, Endpoint};
+use recsys_pipelines::{PipelineError, Result};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "recsys-pipelines",
+    version,
+    about = "Bring events into recsys, exactly once"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// How log lines are written on standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Read the source from the pipeline's checkpoint to its end, committing batch by batch.
+    Run(RunArgs),
+    /// Read the whole source again and write the events that occurred in [--from, --to);
+    /// events already stored are skipped and the checkpoint does not move.
+    Backfill {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Start of the range (RFC 3339), included.
+        #[arg(long)]
+        from: DateTime<Utc>,
+        /// End of the range (RFC 3339), excluded.
+        #[arg(long)]
+        to: DateTime<Utc>,
+    },
+    /// Print the pipeline's state (position, watermark, counts) as JSON.
+    Status(Target),
+}
+
+#[derive(Args, Debug)]
+struct Target {
+    /// The pipeline's name: its checkpoint's key, unique within the tenant.
+    #[arg(long)]
+    pipeline: String,
+    /// The recsys database; the role decides the tenant and what may be written.
+    #[arg(long, env = "RECSYS_DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+    /// For a gateway role: the tenant to write for (ignored by a role bound to a tenant).
+    #[arg(long, env = "RECSYS_TENANT")]
+    tenant: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Where events come from: `s3://bucket/prefix`, `kafka://host:port[,host:port…]/topic`,
+    /// or a local folder (`file:///path` or a path).
+    #[arg(long)]
+    source: String,
+    /// Kafka: keep waiting for new messages (until SIGINT or SIGTERM) instead of ending once
+    /// every partition is read to its end.
+    #[arg(long)]
+    follow: bool,
+    /// Kafka: seconds a request to an unreachable broker is retried before the run fails.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    kafka_retry_seconds: u64,
+    /// The format of objects whose names do not say it (.csv, .tsv, .jsonl, each optionally .gz or .zst).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// The order in which objects are read, and new ones picked up.
+    #[arg(long, value_enum, default_value_t = Order::Key)]
+    order: Order,
+    /// An S3-compatible endpoint (MinIO, s3s-fs, …); AWS's standard settings otherwise.
+    #[arg(long, env = "RECSYS_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// The S3 region, if the standard AWS settings do not name one.
+    #[arg(long, env = "RECSYS_S3_REGION")]
+    s3_region: Option<String>,
+    /// Records per transaction.
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    batch_size: u32,
+    /// Stop when this run has written more dead letters (the batch that crosses it is not committed).
+    #[arg(long)]
+    max_dead_letters: Option<u64>,
+    /// Write counters in Prometheus' text format to this file after every batch.
+    #[arg(long)]
+    metrics_file: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RECSYS_LOG")
+                .unwrap_or_else(|_| "info,rskafka=warn".into()),
+        );
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(execute(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, hint = e.hint().unwrap_or(""), "stopped");
+            eprintln!("error: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+async fn execute(command: Command) -> Result<()> {
+    let (args, range) = match command {
+        Command::Status(target) => {
+            let mut sink =
+                Sink::connect(&target.database_url, &target.pipeline, target.tenant).await?;
+            let state = sink.status().await?.ok_or_else(|| {
+                PipelineError::Usage(format!(
+                    "no pipeline named {} in this tenant",
+                    target.pipeline
+                ))
+            })?;
+            println!("{state:#}");
+            return Ok(());
+        }
+        Command::Run(args) => (args, None),
+        Command::Backfill { run, from, to } => {
+            if from >= to {
+                return Err(PipelineError::Usage(format!(
+                    "--from {from} is not before --to {to}"
+                )));
+            }
+            (run, Some(Range { from, to }))
+        }
+    };
+    check_pipeline_name(&args.target.pipeline)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    watch_signals(stop.clone());
+    let counters = Counters::new(&args.target.pipeline, args.metrics_file.clone());
+    let options = Options {
+        batch_size: args.batch_size as usize,
+        max_dead_letters: args.max_dead_letters,
+    };
+    let mut sink = Sink::connect(
+        &args.target.database_url,
+        &args.target.pipeline,
+        args.target.tenant.clone(),
+    )
+    .await?;
+    if args.follow && !args.source.starts_with("kafka://") {
+        return Err(PipelineError::Usage(
+            "--follow is for kafka:// sources".into(),
+        ));
+    }
+    let outcome = if args.source.starts_with("kafka://") {
+        let mut source = Topic::connect(
+            &args.source,
+            args.follow.then_some(500),
+            Duration::from_secs(args.kafka_retry_seconds),
+        )
+        .await?;
+        drive(&mut source, &mut sink, range, &options, &counters, &stop).await
+    } else if args.source.starts_with("s3://") {
+        let endpoint = Endpoint {
+            url: args.s3_endpoint.clone(),
+            region: args.s3_region.clone(),
+        };
+        let bucket = Bucket::new(s3::client(&endpoint).await, &args.source)?;
+        let mut source = ObjectSource::new(bucket, args.order, args.format);
+        drive(&mut source, &mut sink, range, &options, &counters, &stop).await
+    } else {
+        let path = args.source.strip_prefix("file://").unwrap_or(&args.source);
+        let mut source = ObjectSource::new(Folder::new(path.as_ref())?, args.order, args.format);
+        drive(&mut source, &mut sink, range, &options, &counters, &stop).await
+    };
+    counters.finish();
+    println!("{}", counters.summary());
+    match outcome {
+        // Following has no end: a signal is how a followed run is meant to stop.
+        Err(PipelineError::Interrupted) if args.follow => Ok(()),
+        other => other,
+    }
+}
+
+async fn drive<S: recsys_pipelines::source::Source>(
+    source: &mut S,
+    sink: &mut Sink,
+    range: Option<Range>,
+    options: &Options,
+    counters: &Counters,
+    stop: &AtomicBool,
+) -> Result<()> {
+    match range {
+        None => run::run(source, sink, options, counters, stop).await,
+        Some(range) => run::backfill(source, sink, range, options, counters, stop).await,
+    }
+}
+
+/// The rule `recsys.pipeline_state` checks, here for a clear message before connecting.
+fn check_pipeline_name(name: &str) -> Result<()> {
+    let ok = name.len() <= 64
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(PipelineError::Usage(format!(
+            "pipeline name {name:?}: 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        )))
+    }
+}
+
+/// SIGINT and SIGTERM stop the run after the batch being committed.
+fn watch_signals(stop: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::warn!("signal received: stopping after the current batch");
+        stop.store(true, Ordering::Relaxed);
+    });
+}
