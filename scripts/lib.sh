@@ -104,6 +104,11 @@ ensure_pgrx() {
     fi
 }
 
+# The local S3-compatible server (scripts/s3-server runs it) and Kafka-compatible broker of the
+# pipelines' tests, tutorial and benchmark: built once (s3s-fs about 5 minutes, tansu about 15).
+ensure_s3_server() { ensure_cargo_tool s3s-fs 0.14.1 --features binary; }
+ensure_kafka_broker() { ensure_cargo_tool tansu 0.6.0 --features dynostore; }
+
 # A cargo tool ($1) at an exact version ($2), built once into a cache outside the clone
 # ($RECSYS_CACHE/tools) and put first on PATH; further arguments go to `cargo install`
 # (features).

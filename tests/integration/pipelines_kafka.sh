@@ -6,7 +6,7 @@
 # messages are dead letters with their partition and offset; --follow picks up new messages
 # and stops cleanly on SIGTERM.
 source "$(dirname "$0")/lib/pipelines.sh"
-ensure_cargo_tool tansu 0.6.0 --features dynostore
+ensure_kafka_broker
 PRODUCE=$ROOT/target/release/examples/kafka_produce
 KAFKA_PORT=${RECSYS_KAFKA_TEST_PORT:-9192}
 BROKER=127.0.0.1:$KAFKA_PORT

@@ -9,6 +9,7 @@ S3_PORT=${RECSYS_S3_TEST_PORT:-8015}
 ENDPOINT=http://127.0.0.1:$S3_PORT
 export AWS_ACCESS_KEY_ID=recsys AWS_SECRET_ACCESS_KEY=recsys-secret AWS_REGION=us-east-1
 login_role $DB shop_pipeline shop recsys_operator
+ensure_s3_server
 RECSYS_S3_PORT=$S3_PORT RECSYS_S3_DIR=$OUT/s3 bash "$ROOT/scripts/s3-server" >"$OUT/s3-server.log" 2>&1 &
 S3_PID=$!
 trap 'kill $S3_PID 2>/dev/null && wait $S3_PID 2>/dev/null || true' EXIT
