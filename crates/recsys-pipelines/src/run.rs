@@ -38,26 +38,30 @@ pub async fn run<S: Source>(
 ) -> Result<()> {
     let mut position = sink.checkpoint(source.kind()).await?;
     source.start(&position).await?;
-    while let Some(batch) = next(source, options, stop).await? {
+    let mut pending = next(source, options, stop).await?;
+    while let Some(batch) = pending {
         // A followed source that waited in vain: nothing to commit.
         if batch.items.is_empty() && batch.position == position {
+            pending = next(source, options, stop).await?;
             continue;
         }
         let (events, dead, _) = split(batch.items, None);
         check_dead_letters(counters, dead.len() as u64, options)?;
-        let committed = sink
-            .commit(
-                &events,
-                &dead,
-                Advance::From {
-                    stored: &position,
-                    to: &batch.position,
-                },
-            )
-            .await?;
+        let advance = Advance::From {
+            stored: &position,
+            to: &batch.position,
+        };
+        // The next batch is read and parsed while the database writes this one; it is only
+        // read ahead, so a failed commit loses nothing (the next run starts before both).
+        let (committed, following) = tokio::join!(
+            sink.commit(&events, &dead, advance),
+            next(source, options, stop)
+        );
+        let committed = committed?;
         counters.add(&committed, 0);
         position = batch.position;
         tracing::info!(position = %position, inserted = committed.inserted, duplicates = committed.duplicates, dead_letters = committed.dead_letters, "batch committed");
+        pending = following?;
     }
     Ok(())
 }
@@ -74,12 +78,18 @@ pub async fn backfill<S: Source>(
 ) -> Result<()> {
     sink.checkpoint(source.kind()).await?;
     source.start(&Value::Null).await?;
-    while let Some(batch) = next(source, options, stop).await? {
+    let mut pending = next(source, options, stop).await?;
+    while let Some(batch) = pending {
         let (events, dead, outside) = split(batch.items, Some(range));
         check_dead_letters(counters, dead.len() as u64, options)?;
-        let committed = sink.commit(&events, &dead, Advance::Stay).await?;
+        let (committed, following) = tokio::join!(
+            sink.commit(&events, &dead, Advance::Stay),
+            next(source, options, stop)
+        );
+        let committed = committed?;
         counters.add(&committed, outside);
         tracing::info!(position = %batch.position, inserted = committed.inserted, duplicates = committed.duplicates, outside_range = outside, "backfill batch committed");
+        pending = following?;
     }
     Ok(())
 }

@@ -136,10 +136,13 @@ impl Sink {
                 .await?;
             copy_in.send(copy.as_bytes()).await?;
             copy_in.finish().await?;
+            // The tenant is an init plan, computed once: the column's default would call
+            // recsys.current_tenant() (SECURITY DEFINER, pinned search_path) for every row.
             (inserted, watermark) = sqlx::query_as(
                 "WITH ins AS (
-                     INSERT INTO recsys.interactions (event_id, user_id, item_id, weight, occurred_at)
-                     SELECT event_id, user_id, item_id, weight, occurred_at FROM pg_temp.recsys_pipeline_batch
+                     INSERT INTO recsys.interactions (tenant_id, event_id, user_id, item_id, weight, occurred_at)
+                     SELECT (SELECT recsys.current_tenant()::recsys.tenant_name), event_id, user_id, item_id, weight, occurred_at
+                     FROM pg_temp.recsys_pipeline_batch
                      ON CONFLICT (tenant_id, event_id) DO NOTHING
                      RETURNING 1
                  )
