@@ -17,6 +17,7 @@ use recsys_pipelines::sink::Sink;
 use recsys_pipelines::source::files::Folder;
 use recsys_pipelines::source::kafka::Topic;
 use recsys_pipelines::source::objects::{ObjectSource, Order};
+use recsys_pipelines::source::postgres::{Relation, Rows};
 use recsys_pipelines::source::s3::{self, Bucket, Endpoint};
 use recsys_pipelines::{PipelineError, Result};
 
@@ -78,9 +79,20 @@ struct RunArgs {
     #[command(flatten)]
     target: Target,
     /// Where events come from: `s3://bucket/prefix`, `kafka://host:port[,host:port…]/topic`,
-    /// or a local folder (`file:///path` or a path).
+    /// `postgres://user@host/database` (with --table or --query, and --cursor), or a local
+    /// folder (`file:///path` or a path).
     #[arg(long)]
     source: String,
+    /// PostgreSQL: the table (`name` or `schema.name`) whose rows are events.
+    #[arg(long, conflicts_with = "query")]
+    table: Option<String>,
+    /// PostgreSQL: a query whose rows are events.
+    #[arg(long)]
+    query: Option<String>,
+    /// PostgreSQL: the column that grows with every new row (an identity, an insertion time);
+    /// rows are read in its order and the position is its last value.
+    #[arg(long)]
+    cursor: Option<String>,
     /// Kafka: keep waiting for new messages (until SIGINT or SIGTERM) instead of ending once
     /// every partition is read to its end.
     #[arg(long)]
@@ -184,6 +196,13 @@ async fn execute(command: Command) -> Result<()> {
         args.target.tenant.clone(),
     )
     .await?;
+    let is_postgres =
+        args.source.starts_with("postgres://") || args.source.starts_with("postgresql://");
+    if !is_postgres && (args.table.is_some() || args.query.is_some() || args.cursor.is_some()) {
+        return Err(PipelineError::Usage(
+            "--table, --query and --cursor are for postgres:// sources".into(),
+        ));
+    }
     if args.follow && !args.source.starts_with("kafka://") {
         return Err(PipelineError::Usage(
             "--follow is for kafka:// sources".into(),
@@ -196,6 +215,22 @@ async fn execute(command: Command) -> Result<()> {
             Duration::from_secs(args.kafka_retry_seconds),
         )
         .await?;
+        drive(&mut source, &mut sink, range, &options, &counters, &stop).await
+    } else if is_postgres {
+        let relation = match (args.table.clone(), args.query.clone()) {
+            (Some(table), None) => Relation::Table(table),
+            (None, Some(query)) => Relation::Query(query),
+            _ => {
+                return Err(PipelineError::Usage(
+                    "a postgres:// source needs --table or --query".into(),
+                ))
+            }
+        };
+        let cursor = args
+            .cursor
+            .as_deref()
+            .ok_or_else(|| PipelineError::Usage("a postgres:// source needs --cursor".into()))?;
+        let mut source = Rows::connect(&args.source, relation, cursor).await?;
         drive(&mut source, &mut sink, range, &options, &counters, &stop).await
     } else if args.source.starts_with("s3://") {
         let endpoint = Endpoint {

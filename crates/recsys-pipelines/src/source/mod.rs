@@ -7,6 +7,7 @@
 pub mod files;
 pub mod kafka;
 pub mod objects;
+pub mod postgres;
 pub mod s3;
 
 use serde_json::Value;
