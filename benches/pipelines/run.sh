@@ -5,7 +5,8 @@
 # uncompressed TSV into a temporary table, then one INSERT … ON CONFLICT DO NOTHING, as
 # tests/integration/common.sh loads data):
 #  1. S3: EVENTS events (5M) as 10 CSV.gz objects on a local S3-compatible server
-#     (scripts/s3-server), `recsys-pipelines run` from an empty table;
+#     (scripts/s3-server), `recsys-pipelines run` from an empty table; then the same events as
+#     10 Parquet objects (pyarrow, Snappy);
 #  2. Kafka: KAFKA_EVENTS JSON messages (1M) on 3 partitions of a local tansu broker,
 #     `recsys-pipelines run` until every partition is read.
 # Medians of REPEAT runs (3); each starts from an empty table and a new pipeline.
@@ -17,7 +18,7 @@ EVENTS=${1:-5000000} KAFKA_EVENTS=${2:-1000000} REPEAT=${REPEAT:-3}
 S3_PORT=8016 KAFKA_PORT=9193
 ensure_tools
 ensure_packages python3-venv
-ensure_cargo_tool tansu 0.6.0 --features dynostore
+ensure_kafka_broker
 (cd "$ROOT" && cargo build --release -p recsys-cli -p recsys-pipelines --bins --examples --quiet)
 install_extension
 start_cluster
@@ -26,6 +27,7 @@ OUT=$BUILD/bench-pipelines
 rm -rf "$OUT/s3" && mkdir -p "$OUT/objects"
 RECSYS=$ROOT/target/release/recsys PIPE=$ROOT/target/release/recsys-pipelines
 export AWS_ACCESS_KEY_ID=recsys AWS_SECRET_ACCESS_KEY=recsys-secret AWS_REGION=us-east-1
+ensure_s3_server
 RECSYS_S3_PORT=$S3_PORT RECSYS_S3_DIR=$OUT/s3 bash "$ROOT/scripts/s3-server" >"$OUT/s3-server.log" 2>&1 &
 S3_PID=$!
 tansu broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
@@ -34,7 +36,7 @@ KAFKA_PID=$!
 trap 'kill $S3_PID $KAFKA_PID 2>/dev/null || true; stop_cluster' EXIT
 VENV=$BUILD/venv-s3
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -c 'import boto3' 2>/dev/null || "$VENV/bin/pip" install -q "boto3==1.44.5"
+"$VENV/bin/python" -c 'import boto3, pyarrow' 2>/dev/null || "$VENV/bin/pip" install -q "boto3==1.44.5" "pyarrow==26.0.1"
 
 DATA=$OUT/data-$EVENTS.tsv
 [ -f "$DATA" ] || "$RECSYS" -q generate --users 200000 --items 50000 --interactions "$EVENTS" --seed 5 -o "$DATA" >/dev/null
@@ -45,10 +47,14 @@ tail -n +2 "$DATA" | split -l $(((rows + 9) / 10)) -d --additional-suffix=.csv -
 for f in "$OUT"/objects/*.csv; do { echo "user_id,item_id,timestamp"; tr '\t' , <"$f"; } | gzip -1 >"$f.gz" && rm "$f"; done
 "$VENV/bin/python" - "http://127.0.0.1:$S3_PORT" "$OUT"/objects/*.csv.gz <<'PY'
 import os, sys, boto3
+import pyarrow.csv, pyarrow.parquet
 s3 = boto3.client("s3", endpoint_url=sys.argv[1])
 s3.create_bucket(Bucket="bench")
 for path in sys.argv[2:]:
     s3.upload_file(path, "bench", "events/" + os.path.basename(path))
+    parquet = path.replace(".csv.gz", ".parquet")
+    pyarrow.parquet.write_table(pyarrow.csv.read_csv(path), parquet)
+    s3.upload_file(parquet, "bench", "parquet/" + os.path.basename(parquet))
 PY
 
 DB=recsys_bench_pipelines
@@ -81,12 +87,14 @@ pipeline() { # source rows [flags]
     echo "$took"
 }
 
-s3_times=() base_times=()
+s3_times=() parquet_times=() base_times=()
 for _ in $(seq "$REPEAT"); do
     s3_times+=("$(pipeline s3://bench/events/ "$rows" --s3-endpoint "http://127.0.0.1:$S3_PORT")")
+    parquet_times+=("$(pipeline s3://bench/parquet/ "$rows" --s3-endpoint "http://127.0.0.1:$S3_PORT")")
     base_times+=("$(baseline "$DATA")")
 done
 s3=$(printf '%s\n' "${s3_times[@]}" | median)
+parquet=$(printf '%s\n' "${parquet_times[@]}" | median)
 base=$(printf '%s\n' "${base_times[@]}" | median)
 
 log "Kafka: $KAFKA_EVENTS JSON messages on 3 partitions"
@@ -108,5 +116,6 @@ machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) 
 | | events | recsys-pipelines | events/s | hand-written load | ratio |
 | --- | ---: | ---: | ---: | ---: | ---: |
 | S3, 10 CSV.gz objects | $rows | ${s3} s | $(awk -v n="$rows" -v t="$s3" 'BEGIN { printf "%.0f", n / t }') | ${base} s | $(awk -v a="$s3" -v b="$base" 'BEGIN { printf "%.2f", a / b }') |
+| S3, 10 Parquet objects | $rows | ${parquet} s | $(awk -v n="$rows" -v t="$parquet" 'BEGIN { printf "%.0f", n / t }') | ${base} s | $(awk -v a="$parquet" -v b="$base" 'BEGIN { printf "%.2f", a / b }') |
 | Kafka, 3 partitions | $krows | ${kafka} s | $(awk -v n="$krows" -v t="$kafka" 'BEGIN { printf "%.0f", n / t }') | ${kbase} s | $(awk -v a="$kafka" -v b="$kbase" 'BEGIN { printf "%.2f", a / b }') |
 EOT

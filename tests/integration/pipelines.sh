@@ -70,6 +70,21 @@ out=$("$PIPE" backfill --database-url "$(url pl_acme)" --pipeline files --source
 [ "$(summary inserted <<<"$out")" = 0 ] || fail "a second backfill inserted again: $out"
 pass "backfill --from --to restores the $deleted events of a range, again inserts nothing, keeps the checkpoint"
 
+# The pg_cron recipe of docs/how-to/schedule-pipelines.md: train only when a pipeline committed since the last version.
+retrain_if_new_events() {
+    PGOPTIONS="-c client_min_messages=warning" q $DB -U pl_acme -c "SELECT count(*) FROM recsys.train('default', 'als', '{\"seed\": 1}')
+        WHERE EXISTS (SELECT 1 FROM recsys.pipeline_state p
+                      WHERE p.updated_at > coalesce((SELECT max(v.created_at) FROM recsys.model_versions v
+                                                     WHERE v.model = 'default'), '-infinity'))"
+}
+t1=$(retrain_if_new_events) t2=$(retrain_if_new_events)
+{ echo "user_id	item_id	timestamp"; printf 'n3\ti3\t1700000002\n'; } >"$OUT/in/2026-11-07.tsv"
+pipe pl_acme files "$OUT/in" >/dev/null || fail "the run of a new object failed"
+t3=$(retrain_if_new_events)
+[ "$t1/$t2/$t3/$(q $DB -U pl_acme -c "SELECT count(*) FROM recsys.model_versions")" = "1/0/1/2" ] \
+    || fail "retraining after ingest trained $t1/$t2/$t3 times, not 1/0/1"
+pass "the retrain-after-ingest statement trains after new events only"
+
 mkdir -p "$OUT/bad" && cp "$OUT/in/2026-11-04.jsonl" "$OUT/bad/"
 set +e
 pipe pl_acme strict "$OUT/bad" --max-dead-letters 3 >/dev/null
@@ -107,8 +122,9 @@ pass "killed with SIGKILL three times mid-run: 200,000 events, 0 lost, 0 read tw
 
 log "pipelines: an S3-compatible server (s3s-fs) and objects uploaded with boto3"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -c 'import boto3' 2>/dev/null || "$VENV/bin/pip" install -q "boto3==1.44.5"
+"$VENV/bin/python" -c 'import boto3, pyarrow' 2>/dev/null || "$VENV/bin/pip" install -q "boto3==1.44.5" "pyarrow==26.0.1"
 export AWS_ACCESS_KEY_ID=recsys-test AWS_SECRET_ACCESS_KEY=recsys-test-secret AWS_REGION=us-east-1
+ensure_s3_server
 RECSYS_S3_PORT=$S3_PORT RECSYS_S3_DIR=$OUT/s3 bash "$ROOT/scripts/s3-server" >"$OUT/s3-server.log" 2>&1 &
 S3_PID=$!
 trap 'kill $S3_PID 2>/dev/null && wait $S3_PID 2>/dev/null || true' EXIT
@@ -138,3 +154,43 @@ AWS_SECRET_ACCESS_KEY=wrong pipe pl_umbrella s3 s3://events/daily/ --s3-endpoint
 set -e
 [ $code = 1 ] || fail "wrong S3 credentials exit $code, not 1"
 pass "S3: objects under a prefix (CSV.gz, JSON Lines.zst) ingested, a new object alone picked up, a refused request stops with exit 1"
+
+log "pipelines: Parquet (pyarrow, snappy), resumed inside a file"
+mkdir -p "$OUT/parquet"
+"$VENV/bin/python" - "$OUT/all.tsv" "$OUT/parquet/2026-11-01.parquet" <<'PY'
+import sys, pyarrow as pa, pyarrow.parquet as pq
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])][1:8001]
+items = [r[1] for r in rows]
+weights = [1.0 + i % 3 for i in range(len(rows))]
+items[4999] = None                 # row 5000: no item
+weights[6999] = float("nan")       # row 7000: a NaN weight
+table = pa.table({
+    "user_id": pa.array([r[0] for r in rows], pa.string()),
+    "item_id": pa.array(items, pa.string()),
+    "weight": pa.array(weights, pa.float32()),
+    "ts": pa.array([int(r[2]) * 1000 for r in rows], pa.timestamp("ms", tz="UTC")),
+})
+pq.write_table(table, sys.argv[2], row_group_size=2500)
+PY
+set +e
+pipe pl_umbrella parquet "$OUT/parquet" --batch-size 3000 --max-dead-letters 0 >/dev/null; code=$?
+set -e
+[ "$code/$(state pl_umbrella parquet "position->>'line'")" = "3/3000" ] || fail "the limited Parquet run: exit $code, checkpoint $(state pl_umbrella parquet position)"
+out=$(pipe pl_umbrella parquet "$OUT/parquet" --batch-size 3000) || fail "the resumed Parquet run failed: $(tail -n 5 "$OUT/log")"
+[ "$(summary inserted <<<"$out")/$(state pl_umbrella parquet events)/$(state pl_umbrella parquet duplicates)" = "4998/7998/0" ] \
+    || fail "resumed inside a Parquet file: $out"
+reasons=$(q $DB -U pl_umbrella -c "SELECT string_agg(origin || ' ' || reason, ' | ' ORDER BY id) FROM recsys.dead_letters WHERE pipeline = 'parquet'")
+[[ $reasons == *"2026-11-01.parquet:5000 no item_id"*"2026-11-01.parquet:7000 weight must be a number, not a string"* ]] \
+    || fail "Parquet dead letters: $reasons"
+IFS=$'\t' read -r user item ts < <(sed -n 2p "$OUT/all.tsv")
+[ "$(q $DB -U pl_umbrella -c "SELECT weight FROM recsys.interactions
+      WHERE user_id = '$user' AND item_id = '$item' AND occurred_at = to_timestamp($ts) AND event_id LIKE 'sha256:%' LIMIT 1")" = 1 ] \
+    || fail "a Parquet row's time or weight was not kept"
+upload parquet/2026-11-01.parquet "$OUT/parquet/2026-11-01.parquet"
+out=$(pipe pl_globex s3-parquet s3://events/parquet/ --s3-endpoint "$ENDPOINT") || fail "the S3 Parquet run failed"
+[ "$(summary inserted <<<"$out")/$(summary dead_letters <<<"$out")" = "7998/2" ] || fail "Parquet from S3: $out"
+echo "not parquet" >"$OUT/parquet/2026-11-02.parquet"
+out=$(pipe pl_umbrella parquet "$OUT/parquet") || fail "a broken Parquet file stopped the run"
+[[ "$(q $DB -U pl_umbrella -c "SELECT reason FROM recsys.dead_letters WHERE origin LIKE '%2026-11-02.parquet%'")" == *"not Parquet"* ]] \
+    || fail "a file that is not Parquet is not a dead letter"
+pass "Parquet (snappy, timestamps, 4 row groups): 7,998 events and 2 dead letters, resumed at row 3,001 after exit 3, from a folder and from S3; a broken file is a dead letter"

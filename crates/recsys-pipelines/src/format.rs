@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 //! What objects and files hold: CSV or TSV with a header line, or JSON Lines; plain, gzip or
-//! zstd. One record per line, so a record's position is its line number, which is also what
-//! names it in a dead letter and, for an event without an id, what its id derives from.
+//! zstd; or Parquet (`crate::parquet`). One record per line (or row), so a record's position
+//! is its line number, which is also what names it in a dead letter and, for an event without
+//! an id, what its id derives from.
 
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::event::{Event, Field, Fields};
+use crate::parquet::ParquetRecords;
 
 /// A longer line is a dead letter, read past without holding it: a hostile object cannot make
 /// the pipeline allocate more than this per record.
@@ -21,6 +24,7 @@ pub enum Format {
     Csv,
     Tsv,
     Jsonl,
+    Parquet,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +50,7 @@ pub fn layout(key: &str, forced: Option<Format>) -> Option<(Format, Compression)
         Some("csv") => Some(Format::Csv),
         Some("tsv" | "inter") => Some(Format::Tsv),
         Some("jsonl" | "ndjson") => Some(Format::Jsonl),
+        Some("parquet") => Some(Format::Parquet),
         _ => None,
     };
     Some((forced.or(named)?, compression))
@@ -78,7 +83,7 @@ const ITEM_NAMES: &[&str] = &["item_id", "item", "itemid"];
 const WEIGHT_NAMES: &[&str] = &["weight"];
 const TIME_NAMES: &[&str] = &["occurred_at", "timestamp", "time", "ts"];
 
-fn normalise(header: &str) -> String {
+pub fn normalise(header: &str) -> String {
     header
         .split(':')
         .next()
@@ -87,7 +92,56 @@ fn normalise(header: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// The records of one object, read as a stream.
+/// The records of an object of any format.
+#[derive(Debug)]
+pub enum ObjectRecords {
+    Lines(Records),
+    Parquet(ParquetRecords),
+}
+
+impl ObjectRecords {
+    /// Starts reading an object; `origin` names it (`s3://bucket/key`, a file's path).
+    pub fn open(
+        file: File,
+        layout: (Format, Compression),
+        origin: String,
+    ) -> Result<ObjectRecords, ObjectError> {
+        match layout {
+            (Format::Parquet, Compression::None) => {
+                ParquetRecords::open(file, origin).map(ObjectRecords::Parquet)
+            }
+            (Format::Parquet, _) => Err(ObjectError::Content(
+                "Parquet compresses inside the file: a .gz or .zst around it is not read".into(),
+            )),
+            _ => Records::open(Box::new(file), layout, origin).map(ObjectRecords::Lines),
+        }
+    }
+
+    pub fn origin(&self) -> &str {
+        match self {
+            ObjectRecords::Lines(r) => r.origin(),
+            ObjectRecords::Parquet(r) => r.origin(),
+        }
+    }
+
+    /// Reads past the first `line` records.
+    pub fn skip_to(&mut self, line: u64) -> Result<(), ObjectError> {
+        match self {
+            ObjectRecords::Lines(r) => r.skip_to(line),
+            ObjectRecords::Parquet(r) => r.skip_to(line),
+        }
+    }
+
+    /// The next record, `None` at the end of the object.
+    pub fn next_record(&mut self) -> Result<Option<Record>, ObjectError> {
+        match self {
+            ObjectRecords::Lines(r) => r.next_record(),
+            ObjectRecords::Parquet(r) => r.next_record(),
+        }
+    }
+}
+
+/// The records of one object of lines (CSV, TSV, JSON Lines), read as a stream.
 pub struct Records {
     reader: Box<dyn BufRead + Send>,
     format: Format,
@@ -118,8 +172,7 @@ pub enum ObjectError {
 }
 
 impl Records {
-    /// Starts reading an object; `origin` names it (`s3://bucket/key`, a file's path).
-    pub fn open(
+    fn open(
         raw: Box<dyn Read + Send>,
         layout: (Format, Compression),
         origin: String,
@@ -148,7 +201,7 @@ impl Records {
         Ok(records)
     }
 
-    pub fn origin(&self) -> &str {
+    fn origin(&self) -> &str {
         &self.origin
     }
 
@@ -183,7 +236,7 @@ impl Records {
     }
 
     /// Reads past `lines` lines from the current one (a resumed object's committed part).
-    pub fn skip_to(&mut self, line: u64) -> Result<(), ObjectError> {
+    fn skip_to(&mut self, line: u64) -> Result<(), ObjectError> {
         while self.line < line {
             if self.next_line()?.is_none() {
                 break;
@@ -192,8 +245,7 @@ impl Records {
         Ok(())
     }
 
-    /// The next record, `None` at the end of the object.
-    pub fn next_record(&mut self) -> Result<Option<Record>, ObjectError> {
+    fn next_record(&mut self) -> Result<Option<Record>, ObjectError> {
         loop {
             let text = match self.next_line()? {
                 None => return Ok(None),
@@ -213,7 +265,7 @@ impl Records {
             let origin = format!("{}:{}", self.origin, self.line);
             let event = match self.format {
                 Format::Jsonl => json_event(&text, &origin, self.now),
-                Format::Csv | Format::Tsv => {
+                Format::Csv | Format::Tsv | Format::Parquet => {
                     let cells = split(&text, self.format);
                     let cell = |c: Option<usize>| {
                         c.and_then(|i| cells.get(i))
@@ -229,10 +281,15 @@ impl Records {
                     Event::from_fields(&fields, &origin, self.now)
                 }
             };
+            // Only a dead letter keeps its record.
+            let payload = match event {
+                Ok(_) => String::new(),
+                Err(_) => payload(&text),
+            };
             return Ok(Some(Record {
                 line: self.line,
                 event,
-                payload: payload(&text),
+                payload,
             }));
         }
     }
@@ -324,6 +381,15 @@ pub fn json_event(text: &str, origin: &str, now: DateTime<Utc>) -> Result<Event,
     let Value::Object(map) = &value else {
         return Err("not a JSON object".into());
     };
+    object_event(map, origin, now)
+}
+
+/// An event from the fields of an object (JSON, a Parquet row) by their names.
+pub fn object_event(
+    map: &Map<String, Value>,
+    origin: &str,
+    now: DateTime<Utc>,
+) -> Result<Event, String> {
     let field = |names: &[&str]| names.iter().find_map(|n| map.get(*n)).map(Field::Json);
     let fields = Fields {
         event_id: field(EVENT_NAMES),

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! recsys-pipelines: events from files, S3-compatible object stores and other PostgreSQL
+//! recsys-pipelines: events from files, S3-compatible object stores, Kafka topics and other PostgreSQL
 //! databases into `recsys.interactions`, exactly once. A [`source::Source`] yields batches of
 //! records with the position after each; the [`sink::Sink`] commits a batch's events, its dead
 //! letters and that position in one transaction; [`run`] drives the two from the stored
@@ -9,6 +9,7 @@ pub mod error;
 pub mod event;
 pub mod format;
 pub mod metrics;
+pub mod parquet;
 pub mod run;
 pub mod sink;
 pub mod source;

@@ -3,7 +3,6 @@
 //! with no server: keys are paths relative to the folder, with `/`.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -74,10 +73,10 @@ impl Store for Folder {
         Ok(out)
     }
 
-    async fn open(&self, key: &str) -> Result<Box<dyn Read + Send>> {
+    async fn open(&self, key: &str) -> Result<File> {
         let path = self.root.join(key);
         let file = File::open(&path)
             .map_err(|e| PipelineError::Source(format!("cannot open {}: {e}", path.display())))?;
-        Ok(Box::new(file))
+        Ok(file)
     }
 }

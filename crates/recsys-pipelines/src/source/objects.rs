@@ -5,7 +5,7 @@
 //! the next run.
 
 use std::collections::VecDeque;
-use std::io::Read;
+use std::fs::File;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,10 @@ use serde_json::Value;
 
 use super::{Batch, Item, Source};
 use crate::error::{PipelineError, Result};
-use crate::format::{self, Compression, Format, ObjectError, Records};
+use crate::format::{self, Compression, Format, ObjectError, ObjectRecords};
+
+/// Records parsed between two yields to the runtime.
+const YIELD_EVERY: usize = 4096;
 
 type Layout = (Format, Compression);
 
@@ -32,7 +35,9 @@ pub trait Store {
     fn url(&self, key: &str) -> String;
     /// Every object under the prefix.
     async fn list(&self) -> Result<Vec<ObjectInfo>>;
-    async fn open(&self, key: &str) -> Result<Box<dyn Read + Send>>;
+    /// The object as a local file (S3 objects are spooled to a temporary one): Parquet is
+    /// read from its end.
+    async fn open(&self, key: &str) -> Result<File>;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -60,7 +65,7 @@ pub struct ObjectSource<S> {
     order: Order,
     format: Option<Format>,
     queue: VecDeque<(ObjectInfo, Layout, u64)>,
-    current: Option<Records>,
+    current: Option<ObjectRecords>,
     position: Option<ObjectPosition>,
 }
 
@@ -100,8 +105,8 @@ impl<S: Store> ObjectSource<S> {
             line: skip,
             complete: false,
         });
-        let opened =
-            Records::open(raw, layout, url.clone()).and_then(|mut r| r.skip_to(skip).map(|()| r));
+        let opened = ObjectRecords::open(raw, layout, url.clone())
+            .and_then(|mut r| r.skip_to(skip).map(|()| r));
         match opened {
             Ok(records) => self.current = Some(records),
             Err(e) => self.object_failed(e, url, items)?,
@@ -180,6 +185,11 @@ impl<S: Store> Source for ObjectSource<S> {
                 moved = true;
                 continue;
             };
+            if items.len() % YIELD_EVERY == YIELD_EVERY - 1 {
+                // Parsing is the pipeline's CPU work: yielding now and then lets the commit of
+                // the previous batch, awaited beside it, go on meanwhile.
+                tokio::task::yield_now().await;
+            }
             let url = records.origin().to_owned();
             match records.next_record() {
                 Ok(Some(record)) => {
@@ -230,8 +240,12 @@ mod tests {
                 })
                 .collect())
         }
-        async fn open(&self, key: &str) -> Result<Box<dyn Read + Send>> {
-            Ok(Box::new(std::io::Cursor::new(self.0[key].1.clone())))
+        async fn open(&self, key: &str) -> Result<File> {
+            use std::io::{Seek, Write};
+            let mut file = tempfile::tempfile().expect("a temporary file");
+            file.write_all(&self.0[key].1).expect("written");
+            file.rewind().expect("rewound");
+            Ok(file)
         }
     }
 

@@ -4,7 +4,8 @@
 //! (environment, profile, instance role). An object is downloaded to a temporary file and read
 //! from there, so memory does not grow with object size.
 
-use std::io::{Read, Seek, Write};
+use std::fs::File;
+use std::io::{Seek, Write};
 
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::DisplayErrorContext;
@@ -116,7 +117,7 @@ impl Store for Bucket {
         Ok(out)
     }
 
-    async fn open(&self, key: &str) -> Result<Box<dyn Read + Send>> {
+    async fn open(&self, key: &str) -> Result<File> {
         let what = self.url(key);
         let object = self
             .client
@@ -139,7 +140,7 @@ impl Store for Bucket {
         }
         file.rewind()
             .map_err(|e| PipelineError::Source(format!("temporary file: {e}")))?;
-        Ok(Box::new(file))
+        Ok(file)
     }
 }
 
