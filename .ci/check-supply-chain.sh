@@ -34,5 +34,5 @@ else
     echo "note: advisories NOT checked: no RustSec snapshot at $bundle (set RECSYS_ADVISORY_BUNDLE)" >&2
 fi
 
-log "SBOMs (CycloneDX) of the CLI, the extension and the sidecar"
+log "SBOMs (CycloneDX) of the CLI, the extension, the sidecar and recsys-pipelines"
 bash .ci/sbom.sh

@@ -30,6 +30,14 @@ VARIANTS = {
                  "params": {}, "activate": False, "schedule": "0 4 * * 0"},
             ],
         },
+        "pipelines": {
+            "enabled": True,
+            "jobs": [
+                {"name": "events", "source": "s3://recsys/events/", "tenant": "demo"},
+                {"name": "clicks", "pipeline": "acme.clicks", "source": "kafka://kafka:9092/clicks",
+                 "args": ["--batch-size=20000", "--max-dead-letters=1000"], "schedule": "*/5 * * * *"},
+            ],
+        },
         "minio": {"enabled": True, "persistence": {"enabled": True, "size": "5Gi"}},
         "ingress": {
             "enabled": True,
@@ -50,6 +58,9 @@ VARIANTS = {
         "minio": {"enabled": False},
         "retraining": {"enabled": True, "database": {"existingSecret": "pg-ops", "urlKey": "url"},
                        "jobs": [{"name": "nightly", "model": "default"}]},
+        "pipelines": {"enabled": True, "database": {"existingSecret": "pg-pipelines", "urlKey": "url"},
+                      "image": {"digest": "sha256:" + "1" * 64},
+                      "jobs": [{"name": "daily-export", "source": "s3://exports/events/", "args": ["--order=modified"]}]},
         "podDisruptionBudget": {"enabled": True, "minAvailable": None, "maxUnavailable": 1},
         "tests": {"enabled": False},
         "extraEnv": [{"name": "RECSYS_LOG", "value": "debug"}],
@@ -62,15 +73,16 @@ BAD = {
     "logFormat not json|text": {"config": {"logFormat": "xml"}},
     "job name not a DNS label": {"retraining": {"jobs": [{"name": "Nightly_Job", "model": "default"}]}},
     "empty database secret name": {"database": {"existingSecret": ""}},
+    "pipeline source not s3:// or kafka://": {"pipelines": {"jobs": [{"name": "local", "source": "/data"}]}},
 }
 
 EXPECTED_KINDS = {
     "defaults": {"ConfigMap": 1, "Deployment": 1, "Service": 1, "ServiceAccount": 1, "Pod": 1},
     "cronjob-minio": {"ConfigMap": 2, "Deployment": 2, "Service": 2, "ServiceAccount": 1, "Pod": 1,
-                      "CronJob": 2, "Secret": 1, "PersistentVolumeClaim": 1, "Job": 1,
+                      "CronJob": 4, "Secret": 1, "PersistentVolumeClaim": 1, "Job": 1,
                       "Ingress": 1, "PodDisruptionBudget": 1},
     "existing-secrets": {"ConfigMap": 2, "Deployment": 1, "Service": 1, "ServiceAccount": 1,
-                         "CronJob": 1, "PodDisruptionBudget": 1},
+                         "CronJob": 2, "PodDisruptionBudget": 1},
 }
 
 
@@ -117,6 +129,20 @@ def check_objects(variant, objs):
                     problems.append(f"{cname}: allowPrivilegeEscalation is not false")
                 if "ALL" not in sc.get("capabilities", {}).get("drop", []):
                     problems.append(f"{cname}: capabilities are not dropped")
+        if o["kind"] == "CronJob" and o["metadata"]["labels"].get("app.kubernetes.io/component") == "pipelines":
+            spec = pod_specs(o)[0]
+            c = spec["containers"][0]
+            env = {e["name"]: e for e in c.get("env", [])}
+            if "secretKeyRef" not in env.get("RECSYS_DATABASE_URL", {}).get("valueFrom", {}):
+                problems.append(f"{name}: RECSYS_DATABASE_URL is not a Secret reference")
+            for e in c.get("env", []):
+                if e["name"].startswith("AWS_") and "valueFrom" not in e:
+                    problems.append(f"{name}: {e['name']} given as plain text")
+            if c["args"][0] != "run" or not any(a.startswith("--source=") for a in c["args"]):
+                problems.append(f"{name}: args {c['args']} do not run a source")
+            if not c["securityContext"].get("readOnlyRootFilesystem") or \
+                    {"name": "tmp", "mountPath": "/tmp"} not in c.get("volumeMounts", []):
+                problems.append(f"{name}: needs a read-only root and a writable /tmp")
         if o["kind"] == "Deployment" and o["metadata"]["labels"].get("app.kubernetes.io/component") == "sidecar":
             c = o["spec"]["template"]["spec"]["containers"][0]
             for probe in ("livenessProbe", "readinessProbe", "startupProbe"):

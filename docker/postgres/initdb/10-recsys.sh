@@ -15,6 +15,10 @@
 #      or admin per request without holding their rights. It cannot create
 #      API keys: a login with recsys_key_admin, or a superuser such as
 #      POSTGRES_USER, does (docs/how-to/rest-sidecar.md).
+#   3. When RECSYS_PIPELINES_PASSWORD is set: recsys-pipelines' login role
+#      (RECSYS_PIPELINES_USER, default recsys_pipelines), bound to tenant
+#      RECSYS_PIPELINES_TENANT (default demo) with recsys_operator: it writes
+#      that tenant's events, dead letters and checkpoints, nothing else.
 #
 # An existing data directory is left alone: to run this again, remove the
 # volume (`make dev-clean` or `docker compose down -v`).
@@ -44,6 +48,7 @@ recsys_init() {
     echo "recsys: CREATE EXTENSION recsys in $db"
     "${psql[@]}" --command 'CREATE EXTENSION IF NOT EXISTS recsys'
 
+    recsys_pipelines_role "${psql[@]}"
     if [[ -z "${RECSYS_SIDECAR_PASSWORD:-}" ]]; then
         echo "recsys: RECSYS_SIDECAR_PASSWORD is not set: no sidecar login role created"
         return 0
@@ -56,6 +61,21 @@ GRANT recsys_gateway TO :"sidecar_user";
 \o /dev/null
 -- Quoted as CREATE ROLE quoted it: add_gateway resolves the name as a role.
 SELECT recsys.add_gateway(quote_ident(:'sidecar_user'));
+SQL
+}
+
+# "$@": the psql command line.
+recsys_pipelines_role() {
+    if [[ -z "${RECSYS_PIPELINES_PASSWORD:-}" ]]; then
+        return 0
+    fi
+    local user="${RECSYS_PIPELINES_USER:-recsys_pipelines}" tenant="${RECSYS_PIPELINES_TENANT:-demo}"
+    echo "recsys: creating recsys-pipelines' login role $user for tenant $tenant"
+    "$@" --set=user="$user" --set=password="$RECSYS_PIPELINES_PASSWORD" --set=tenant="$tenant" <<'SQL'
+CREATE ROLE :"user" LOGIN PASSWORD :'password';
+GRANT recsys_operator TO :"user";
+\o /dev/null
+SELECT recsys.bind_role(quote_ident(:'user'), :'tenant');
 SQL
 }
 
