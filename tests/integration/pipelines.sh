@@ -143,7 +143,7 @@ PY
 upload daily/2026-11-02.csv.gz "$OUT/in/2026-11-02.csv.gz" daily/2026-11-03.jsonl.zst "$OUT/in/2026-11-03.jsonl.zst" \
     other/2026-11-01.tsv "$OUT/in/2026-11-01.tsv"
 out=$(pipe pl_umbrella s3 s3://events/daily/ --s3-endpoint "$ENDPOINT") || fail "the S3 run failed: $(tail -n 5 "$OUT/log")"
-[ "$(count pl_umbrella)/$(q $DB -U pl_umbrella -c "SELECT count(*) FROM recsys.interactions WHERE event_id LIKE 'sha256:%'")" = 12000/12000 ] \
+[ "$(count pl_umbrella)/$(q $DB -U pl_umbrella -c "SELECT count(*) FROM recsys.interactions WHERE event_id LIKE 'h:%'")" = 12000/12000 ] \
     || fail "$(count pl_umbrella) interactions from s3://events/daily/, not 12000"
 upload daily/2026-11-06.tsv "$OUT/in/2026-11-06.tsv"
 out=$(pipe pl_umbrella s3 s3://events/daily/ --s3-endpoint "$ENDPOINT") || fail "the second S3 run failed"
@@ -184,7 +184,7 @@ reasons=$(q $DB -U pl_umbrella -c "SELECT string_agg(origin || ' ' || reason, ' 
     || fail "Parquet dead letters: $reasons"
 IFS=$'\t' read -r user item ts < <(sed -n 2p "$OUT/all.tsv")
 [ "$(q $DB -U pl_umbrella -c "SELECT weight FROM recsys.interactions
-      WHERE user_id = '$user' AND item_id = '$item' AND occurred_at = to_timestamp($ts) AND event_id LIKE 'sha256:%' LIMIT 1")" = 1 ] \
+      WHERE user_id = '$user' AND item_id = '$item' AND occurred_at = to_timestamp($ts) AND event_id LIKE 'h:%' LIMIT 1")" = 1 ] \
     || fail "a Parquet row's time or weight was not kept"
 upload parquet/2026-11-01.parquet "$OUT/parquet/2026-11-01.parquet"
 out=$(pipe pl_globex s3-parquet s3://events/parquet/ --s3-endpoint "$ENDPOINT") || fail "the S3 Parquet run failed"
