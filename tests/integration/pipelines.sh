@@ -190,7 +190,11 @@ upload parquet/2026-11-01.parquet "$OUT/parquet/2026-11-01.parquet"
 out=$(pipe pl_globex s3-parquet s3://events/parquet/ --s3-endpoint "$ENDPOINT") || fail "the S3 Parquet run failed"
 [ "$(summary inserted <<<"$out")/$(summary dead_letters <<<"$out")" = "7998/2" ] || fail "Parquet from S3: $out"
 echo "not parquet" >"$OUT/parquet/2026-11-02.parquet"
+"$VENV/bin/python" -c 'import sys, pyarrow as pa, pyarrow.parquet as pq; pq.write_table(pa.table({"customer": ["c1"], "product": ["p1"]}), sys.argv[1])' \
+    "$OUT/parquet/2026-11-03.parquet"
 out=$(pipe pl_umbrella parquet "$OUT/parquet") || fail "a broken Parquet file stopped the run"
 [[ "$(q $DB -U pl_umbrella -c "SELECT reason FROM recsys.dead_letters WHERE origin LIKE '%2026-11-02.parquet%'")" == *"not Parquet"* ]] \
     || fail "a file that is not Parquet is not a dead letter"
-pass "Parquet (snappy, timestamps, 4 row groups): 7,998 events and 2 dead letters, resumed at row 3,001 after exit 3, from a folder and from S3; a broken file is a dead letter"
+[[ "$(q $DB -U pl_umbrella -c "SELECT reason FROM recsys.dead_letters WHERE origin LIKE '%2026-11-03.parquet%'")" == *"names no user"* ]] \
+    || fail "a Parquet file without user and item columns is not one dead letter"
+pass "Parquet (snappy, timestamps, 4 row groups): 7,998 events and 2 dead letters, resumed at row 3,001 after exit 3, from a folder and from S3; a broken file, and one without user and item columns, are one dead letter each"

@@ -65,14 +65,48 @@ pub struct Record {
     pub payload: String,
 }
 
-/// Columns of a CSV or TSV header by role.
+/// Columns of a CSV or TSV header, or of a Parquet schema, by role.
 #[derive(Clone, Copy, Debug, Default)]
-struct Columns {
+pub struct Columns {
     event_id: Option<usize>,
     user_id: Option<usize>,
     item_id: Option<usize>,
     weight: Option<usize>,
     occurred_at: Option<usize>,
+}
+
+impl Columns {
+    /// Finds each role among column names; an object without a user or an item column holds
+    /// no events.
+    pub fn find<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Columns, ObjectError> {
+        let names: Vec<String> = names.into_iter().map(normalise).collect();
+        let find = |wanted: &[&str]| names.iter().position(|n| wanted.contains(&n.as_str()));
+        let columns = Columns {
+            event_id: find(EVENT_NAMES),
+            user_id: find(USER_NAMES),
+            item_id: find(ITEM_NAMES),
+            weight: find(WEIGHT_NAMES),
+            occurred_at: find(TIME_NAMES),
+        };
+        if columns.user_id.is_none() || columns.item_id.is_none() {
+            return Err(ObjectError::Content(format!(
+                "the header names no user or no item column (expected one of {USER_NAMES:?} and one of {ITEM_NAMES:?})"
+            )));
+        }
+        Ok(columns)
+    }
+
+    /// The fields of one record, `cell` giving the value of a column.
+    pub fn fields<'a>(&self, cell: impl Fn(usize) -> Option<Field<'a>>) -> Fields<'a> {
+        let get = |c: Option<usize>| c.and_then(&cell);
+        Fields {
+            event_id: get(self.event_id),
+            user_id: get(self.user_id),
+            item_id: get(self.item_id),
+            weight: get(self.weight),
+            occurred_at: get(self.occurred_at),
+        }
+    }
 }
 
 /// Names accepted for each role, compared after dropping a `:type` suffix (RecBole's
@@ -83,7 +117,7 @@ const ITEM_NAMES: &[&str] = &["item_id", "item", "itemid"];
 const WEIGHT_NAMES: &[&str] = &["weight"];
 const TIME_NAMES: &[&str] = &["occurred_at", "timestamp", "time", "ts"];
 
-pub fn normalise(header: &str) -> String {
+fn normalise(header: &str) -> String {
     header
         .split(':')
         .next()
@@ -215,23 +249,8 @@ impl Records {
                 ))
             }
         };
-        let names: Vec<String> = split(&header, self.format)
-            .iter()
-            .map(|h| normalise(h))
-            .collect();
-        let find = |wanted: &[&str]| names.iter().position(|n| wanted.contains(&n.as_str()));
-        self.columns = Columns {
-            event_id: find(EVENT_NAMES),
-            user_id: find(USER_NAMES),
-            item_id: find(ITEM_NAMES),
-            weight: find(WEIGHT_NAMES),
-            occurred_at: find(TIME_NAMES),
-        };
-        if self.columns.user_id.is_none() || self.columns.item_id.is_none() {
-            return Err(ObjectError::Content(format!(
-                "the header names no user or no item column (expected one of {USER_NAMES:?} and one of {ITEM_NAMES:?})"
-            )));
-        }
+        let names = split(&header, self.format);
+        self.columns = Columns::find(names.iter().map(String::as_str))?;
         Ok(())
     }
 
@@ -267,17 +286,9 @@ impl Records {
                 Format::Jsonl => json_event(&text, &origin, self.now),
                 Format::Csv | Format::Tsv | Format::Parquet => {
                     let cells = split(&text, self.format);
-                    let cell = |c: Option<usize>| {
-                        c.and_then(|i| cells.get(i))
-                            .map(|s| Field::Text(s.as_str()))
-                    };
-                    let fields = Fields {
-                        event_id: cell(self.columns.event_id),
-                        user_id: cell(self.columns.user_id),
-                        item_id: cell(self.columns.item_id),
-                        weight: cell(self.columns.weight),
-                        occurred_at: cell(self.columns.occurred_at),
-                    };
+                    let fields = self
+                        .columns
+                        .fields(|i| cells.get(i).map(|s| Field::Text(s.as_str())));
                     Event::from_fields(&fields, &origin, self.now)
                 }
             };

@@ -1,21 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Parquet objects (Spark's, pandas', a warehouse export's): one record per row, numbered from
 //! 1 like lines, so a position, a dead letter's origin and a derived event id name a row as
-//! they name a line. Columns are found by the names CSV headers use; a row becomes an event
-//! as a JSON object does, timestamps and dates counting as seconds since 1970.
+//! they name a line. Columns are found once, by the names CSV headers use; strings are read
+//! as CSV cells are, other cells as JSON values are, timestamps and dates counting as seconds
+//! since 1970.
 
 use std::fs::File;
 
 use chrono::{DateTime, Utc};
-use parquet::file::reader::SerializedFileReader;
+use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::reader::RowIter;
 use parquet::record::Field;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::format::{normalise, object_event, payload, ObjectError, Record};
+use crate::event::{self, Event};
+use crate::format::{payload, Columns, ObjectError, Record};
 
 pub struct ParquetRecords {
     rows: RowIter<'static>,
+    columns: Columns,
     origin: String,
     line: u64,
     now: DateTime<Utc>,
@@ -34,8 +37,11 @@ impl ParquetRecords {
     pub fn open(file: File, origin: String) -> Result<ParquetRecords, ObjectError> {
         let reader = SerializedFileReader::new(file)
             .map_err(|e| ObjectError::Content(format!("not Parquet: {e}")))?;
+        let schema = reader.metadata().file_metadata().schema_descr();
+        let columns = Columns::find(schema.root_schema().get_fields().iter().map(|f| f.name()))?;
         Ok(ParquetRecords {
             rows: reader.into_iter(),
+            columns,
             origin,
             line: 0,
             now: Utc::now(),
@@ -71,15 +77,21 @@ impl ParquetRecords {
         let Some(row) = self.next_row()? else {
             return Ok(None);
         };
-        let map: Map<String, Value> = row
-            .get_column_iter()
-            .map(|(name, field)| (normalise(name), value(field)))
+        let cells: Vec<&Field> = row.get_column_iter().map(|(_, field)| field).collect();
+        // Cells other than strings as JSON, made before the fields borrow them.
+        let json: Vec<Option<Value>> = cells
+            .iter()
+            .map(|f| (!matches!(f, Field::Str(_))).then(|| value(f)))
             .collect();
+        let fields = self.columns.fields(|i| match cells.get(i)? {
+            Field::Str(s) => Some(event::Field::Text(s)),
+            _ => json.get(i)?.as_ref().map(event::Field::Json),
+        });
         let origin = format!("{}:{}", self.origin, self.line);
-        let event = object_event(&map, &origin, self.now);
+        let event = Event::from_fields(&fields, &origin, self.now);
         let payload = match event {
             Ok(_) => String::new(),
-            Err(_) => payload(&Value::Object(map).to_string()),
+            Err(_) => payload(&row.to_json_value().to_string()),
         };
         Ok(Some(Record {
             line: self.line,
@@ -89,11 +101,10 @@ impl ParquetRecords {
     }
 }
 
-/// A cell as JSON: numbers as numbers (a NaN as text, which no field accepts), times and dates
+/// A cell other than a string as JSON: numbers as numbers (a NaN as text, which no field accepts), times and dates
 /// as seconds since 1970.
 fn value(field: &Field) -> Value {
     match field {
-        Field::Str(s) => Value::String(s.clone()),
         Field::Float(x) => number(f64::from(*x)),
         Field::Double(x) => number(*x),
         Field::TimestampMillis(ms) => number(*ms as f64 / 1e3),
