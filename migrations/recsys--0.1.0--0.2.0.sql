@@ -471,8 +471,7 @@ GRANT EXECUTE ON FUNCTION recsys.recommend, recsys.similar_items, recsys.api_key
                           recsys.claim_training_run, recsys.fail_orphaned_runs TO recsys_gateway;
 GRANT EXECUTE ON FUNCTION recsys.create_api_key, recsys.revoke_api_key TO recsys_key_admin;
 
--- Pipelines' state and dead letters (crates/recsys-pipelines), as tables.sql makes them.
--- Pipelines (crates/recsys-pipelines): where each pipeline of a tenant stands in its source,
+-- Pipelines (crates/recsys-pipelines), as tables.sql makes them: where each pipeline of a tenant stands in its source,
 -- written in the same transaction as the events it read, so a crash or a retry neither loses
 -- nor repeats an event. position is the source's own (an object and line, a cursor, offsets);
 -- NULL means from the start. watermark is the newest occurred_at committed.
@@ -524,5 +523,15 @@ GRANT INSERT (tenant_id, pipeline, source),
     ON recsys.pipeline_state TO recsys_operator;
 GRANT INSERT (tenant_id, pipeline, origin, reason, payload) ON recsys.dead_letters TO recsys_operator;
 GRANT DELETE ON recsys.pipeline_state, recsys.dead_letters TO recsys_admin;
-SELECT pg_catalog.pg_extension_config_dump(t::regclass, '')
-FROM pg_catalog.unnest(ARRAY['recsys.pipeline_state', 'recsys.dead_letters', 'recsys.dead_letters_id_seq']) AS t;
+-- One call per command: two calls in one statement update pg_extension's row twice and fail
+-- with "tuple already updated by self".
+DO $dump$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['pipeline_state', 'dead_letters', 'dead_letters_id_seq']
+    LOOP
+        PERFORM pg_catalog.pg_extension_config_dump(pg_catalog.format('recsys.%I', t)::regclass, '');
+    END LOOP;
+END
+$dump$;

@@ -2,7 +2,7 @@
 -- Every row of every recsys table, as a count and a checksum per table over the columns
 -- 0.1.0 has (an upgrade may add columns, never change a row), then each active model's top 10
 -- for 20 users of each tenant and its 5 items most similar to 3 items. Run as a superuser;
--- two snapshots of the same data are byte-identical.
+-- two snapshots of the same data by the same build are byte-identical.
 \set QUIET on
 \pset format unaligned
 \pset tuples_only on
@@ -40,7 +40,9 @@ SELECT 'tenant_roles ' || coalesce(string_agg(role_name::text || '=' || tenant_i
 FROM recsys.tenant_roles;
 SELECT 'gateway_roles ' || coalesce(string_agg(role_name::text, ' ' ORDER BY role_name::text), '') FROM recsys.gateway_roles;
 SELECT 'sequence ' || c.relname || ' ' || coalesce(pg_sequence_last_value(c.oid::regclass)::text, 'unused')
-FROM pg_class c WHERE c.relnamespace = 'recsys'::regnamespace AND c.relkind = 'S' ORDER BY c.relname;
+FROM pg_class c WHERE c.relnamespace = 'recsys'::regnamespace AND c.relkind = 'S'
+  AND c.relname <> 'dead_letters_id_seq'  -- new in 0.2.0
+ORDER BY c.relname;
 -- Recommendations, per tenant.
 SELECT coalesce(string_agg(DISTINCT tenant_id, ' ' ORDER BY tenant_id), '') AS tenants FROM recsys.interactions \gset
 SELECT format('SELECT set_config(%L, %L, false);
