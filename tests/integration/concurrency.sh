@@ -10,7 +10,9 @@ login_role $DB it_conc_op acme recsys_operator
 load_generated $DB it_conc_op 20000 5000 300000 41
 pg -q -d $DB -U it_conc_op -c "SELECT * FROM recsys.train('m', 'itemknn')" >/dev/null 2>&1
 
-pg -q -d $DB -U it_conc_op -c "SELECT * FROM recsys.train('m', 'als', '{\"factors\": 64, \"iterations\": 40}')" \
+# The sleep in the training's transaction keeps the model locked after the fit, so the second
+# training below meets the lock however fast this host fits.
+pg -q -d $DB -U it_conc_op -c "SELECT * FROM recsys.train('m', 'als', '{\"factors\": 64, \"iterations\": 40}'); SELECT pg_sleep(2)" \
     >"$BUILD/it-conc-train.out" 2>&1 &
 trainer=$!
 wait_model_locked $DB it_conc_op m
