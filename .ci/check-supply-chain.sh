@@ -12,6 +12,10 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_cargo_tool cargo-deny 0.20.2
 
+# cargo-deny reads the metadata of every target platform offline; builds download only this
+# host's crates, so a fresh machine lacks the others (android_system_properties, …) until now.
+log "cargo fetch: every platform's crates"
+cargo fetch --locked --quiet
 log "cargo deny: licences, bans, sources"
 cargo deny --offline --log-level error --workspace check --hide-inclusion-graph licenses bans sources
 
