@@ -262,6 +262,28 @@ pub fn artifact(version_id: i64) -> SqlResult<Vec<u8>> {
     bytes.ok_or_else(|| SqlError::no_data("the model version was deleted while in use"))
 }
 
+/// The id and artifact size of `tenant`'s `model`'s active version, if it has one.
+pub fn active_version(tenant: &str, model: &str) -> SqlResult<Option<(i64, i64)>> {
+    Spi::connect(|client| {
+        let table = client.select(
+            "SELECT v.id, pg_catalog.octet_length(v.artifact)::bigint \
+             FROM recsys.models m JOIN recsys.model_versions v \
+               ON v.tenant_id OPERATOR(pg_catalog.=) m.tenant_id AND v.model = m.name \
+              AND v.version = m.active_version \
+             WHERE m.tenant_id OPERATOR(pg_catalog.=) $1 AND m.name = $2",
+            Some(1),
+            &[tenant.into(), model.into()],
+        )?;
+        if table.is_empty() {
+            return Ok(None);
+        }
+        Ok(match table.first().get_two::<i64, i64>()? {
+            (Some(id), Some(bytes)) => Some((id, bytes)),
+            _ => None,
+        })
+    })
+}
+
 /// The algorithm and parameters of a model's latest version, activated or not: what
 /// `recsys.eval` re-trains, so a candidate trained with `activate => false` can be evaluated
 /// before it is served. Training validates the parameters again.

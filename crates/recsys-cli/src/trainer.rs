@@ -28,6 +28,16 @@ impl Trainer<'_> {
         configured: &Configured,
         data: &Interactions,
     ) -> Result<TrainedModel, CliError> {
+        self.fit_from(configured, data, None)
+    }
+
+    /// [`Trainer::fit`], starting from `previous` when given (incremental training).
+    pub fn fit_from(
+        &self,
+        configured: &Configured,
+        data: &Interactions,
+        previous: Option<&TrainedModel>,
+    ) -> Result<TrainedModel, CliError> {
         let algorithm = configured.algorithm().name();
         let need = recsys_core::budget::training_bytes(configured.params(), data);
         recsys_core::budget::check(
@@ -41,13 +51,13 @@ impl Trainer<'_> {
             progress::update(&bar, p);
             Ok(())
         };
-        let model = TrainedModel::fit(
-            configured,
-            data,
-            &FitContext {
-                on_progress: &on_progress,
-            },
-        );
+        let ctx = FitContext {
+            on_progress: &on_progress,
+        };
+        let model = match previous {
+            Some(previous) => TrainedModel::refit(configured, data, previous, &ctx),
+            None => TrainedModel::fit(configured, data, &ctx),
+        };
         bar.finish_and_clear();
         Ok(model?)
     }

@@ -8,6 +8,7 @@ pub mod artifact;
 pub mod budget;
 pub mod data;
 pub mod error;
+pub mod incremental;
 pub mod kernels;
 pub mod models;
 pub mod offline;
@@ -19,6 +20,7 @@ pub mod trained;
 
 pub use data::{IdMap, Interactions, InteractionsBuilder, RawInteraction};
 pub use error::{CoreError, ErrorKind, Result};
+pub use incremental::take_incremental;
 pub use models::{Algorithm, FitContext, Model, Progress, Registry};
 pub use recsys_eval::SplitMix64;
 pub use trained::{Recommendations, TrainedModel, UserQuery};

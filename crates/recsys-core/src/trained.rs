@@ -51,6 +51,15 @@ pub struct UserQuery {
     pub history: Vec<(u32, f32)>,
 }
 
+pub(crate) fn require_data(data: &Interactions) -> Result<()> {
+    if data.nnz() == 0 {
+        return Err(CoreError::NotEnoughData(
+            "there are no interactions to train on".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl TrainedModel {
     /// Checks parameters, trains and wraps the result.
     pub fn train(
@@ -65,20 +74,27 @@ impl TrainedModel {
 
     /// Trains an algorithm whose parameters are checked already, and wraps the result.
     pub fn fit(configured: &Configured, data: &Interactions, ctx: &FitContext) -> Result<Self> {
-        let (algo, params) = (configured.algorithm(), configured.params());
-        if data.nnz() == 0 {
-            return Err(CoreError::NotEnoughData(
-                "there are no interactions to train on".into(),
-            ));
-        }
+        require_data(data)?;
         let started = Instant::now();
-        let model = params.fit(data, ctx)?;
+        let model = configured.params().fit(data, ctx)?;
+        Ok(Self::wrap(configured, data, model, started))
+    }
+
+    /// A fitted `model` of `data` with its id maps, fallback and manifest; the fit started at
+    /// `started`.
+    pub(crate) fn wrap(
+        configured: &Configured,
+        data: &Interactions,
+        model: Box<dyn Model>,
+        started: Instant,
+    ) -> Self {
+        let (algo, params) = (configured.algorithm(), configured.params());
         let mut metrics = serde_json::Map::new();
         metrics.insert("fit_seconds".into(), started.elapsed().as_secs_f64().into());
         let popularity: Vec<f32> = (0..data.n_items())
             .map(|i| (data.by_item.indptr[i + 1] - data.by_item.indptr[i]) as f32)
             .collect();
-        Ok(TrainedModel {
+        TrainedModel {
             manifest: Manifest {
                 format: FORMAT.into(),
                 format_version: FORMAT_VERSION,
@@ -101,7 +117,11 @@ impl TrainedModel {
             popularity,
             model,
             quantized: OnceLock::new(),
-        })
+        }
+    }
+
+    pub(crate) fn model(&self) -> &dyn Model {
+        self.model.as_ref()
     }
 
     pub fn algorithm(&self) -> &str {

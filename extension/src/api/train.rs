@@ -14,6 +14,7 @@
 //! running to succeeded.
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Instant;
 
 use pgrx::prelude::*;
@@ -64,7 +65,7 @@ fn train_impl(
 ) -> SqlResult<TrainRow> {
     let model = super::model_name(model)?;
     let algorithm = algorithm.ok_or_else(|| SqlError::null("algorithm"))?;
-    let params = params
+    let mut params = params
         .ok_or_else(|| SqlError::null("params"))?
         .parse("params")?;
     let activate = activate.ok_or_else(|| SqlError::null("activate"))?;
@@ -72,6 +73,7 @@ fn train_impl(
         return Err(SqlError::invalid("params must be a JSON object")
             .hint("for example '{\"factors\": 64}'::jsonb"));
     }
+    let incremental = recsys_core::take_incremental(&mut params)?;
     // Checked once: the parameters with defaults, what the fit reads and needs, the fit.
     let configured = cache::registry(|r| r.configure(algorithm, &params))?;
     let params = configured.params().to_json();
@@ -111,9 +113,22 @@ fn train_impl(
         data.n_items()
     );
 
-    guc::check_training(&configured, &data, 0, &format!("training {algorithm}"))?;
-
-    let trained = fit_reporting_progress(&configured, &data, &tenant, model, queued_run)?;
+    let previous = match incremental {
+        true => previous_version(&tenant, model, &configured, &data)?,
+        false => {
+            guc::check_training(&configured, &data, 0, &format!("training {algorithm}"))?;
+            None
+        }
+    };
+    let fit = Fit {
+        configured: &configured,
+        data: &data,
+        previous: previous.as_deref(),
+    };
+    let trained = fit_reporting_progress(&fit, &tenant, model, queued_run)?;
+    if previous.is_some() && trained.manifest.metrics.get("incremental") != Some(&true.into()) {
+        notice!("recsys: {algorithm} cannot resume from a previous version; trained from scratch");
+    }
     let bytes = artifact_bytes(&trained)?;
     let seconds = started.elapsed().as_secs_f64();
     // The sealed manifest lists every blob with its checksum, so versions can be compared.
@@ -155,10 +170,37 @@ fn train_impl(
     ))
 }
 
-/// Fits, sending progress as NOTICEs (and to the queued run, which a cancel stops).
-fn fit_reporting_progress(
+/// The model's active version, decoded, for an incremental training to start from; `None`
+/// (with a NOTICE) when there is none yet. Checks the memory limit with it counted.
+fn previous_version(
+    tenant: &str,
+    model: &str,
     configured: &Configured,
     data: &Interactions,
+) -> SqlResult<Option<Rc<TrainedModel>>> {
+    let what = format!("training {} incrementally", configured.algorithm().name());
+    let Some((id, bytes)) = spi::active_version(tenant, model)? else {
+        notice!(
+            "recsys: model \"{model}\" has no active version to start from; training from scratch"
+        );
+        guc::check_training(configured, data, 0, &what)?;
+        return Ok(None);
+    };
+    // Its stored bytes and the decoded model are both in memory for a moment.
+    guc::check_training(configured, data, (bytes as u64).saturating_mul(2), &what)?;
+    Ok(Some(cache::model(tenant, id)?))
+}
+
+/// What to fit: the algorithm, the data, and the version to start from if any.
+struct Fit<'a> {
+    configured: &'a Configured,
+    data: &'a Interactions,
+    previous: Option<&'a TrainedModel>,
+}
+
+/// Fits, sending progress as NOTICEs (and to the queued run, which a cancel stops).
+fn fit_reporting_progress(
+    fit: &Fit<'_>,
     tenant: &str,
     model: &str,
     queued_run: Option<i64>,
@@ -189,13 +231,13 @@ fn fit_reporting_progress(
         }
         Ok(())
     };
-    Ok(TrainedModel::fit(
-        configured,
-        data,
-        &FitContext {
-            on_progress: &on_progress,
-        },
-    )?)
+    let ctx = FitContext {
+        on_progress: &on_progress,
+    };
+    Ok(match fit.previous {
+        Some(previous) => TrainedModel::refit(fit.configured, fit.data, previous, &ctx)?,
+        None => TrainedModel::fit(fit.configured, fit.data, &ctx)?,
+    })
 }
 
 /// The model as one artifact, refused above `recsys.max_model_mb` (at most what one

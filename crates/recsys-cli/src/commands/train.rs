@@ -10,6 +10,7 @@ use super::{parse_params, read, InputArgs};
 use crate::error::CliError;
 use crate::heap;
 use crate::trainer::Trainer;
+use recsys_core::TrainedModel;
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -24,16 +25,29 @@ pub struct TrainArgs {
     /// Model directory to write (manifest.json + blobs/).
     #[arg(long, short)]
     pub output: PathBuf,
+    /// Train incrementally: start from this model directory (same algorithm) where the
+    /// algorithm can resume (ALS: its factors), instead of from scratch.
+    #[arg(long, value_name = "DIR")]
+    pub incremental_from: Option<PathBuf>,
 }
 
 const MIB: f64 = (1 << 20) as f64;
 
 pub fn run(a: TrainArgs, t: &Trainer) -> Result<(), CliError> {
-    let configured = t
-        .registry
-        .configure(&a.algorithm, &Value::Object(parse_params(&a.params)?))?;
+    let mut params = Value::Object(parse_params(&a.params)?);
+    if recsys_core::take_incremental(&mut params)? && a.incremental_from.is_none() {
+        return Err(CliError::Input(
+            "\"incremental\" needs --incremental-from DIR, the model to start from".into(),
+        ));
+    }
+    let configured = t.registry.configure(&a.algorithm, &params)?;
+    let previous = match &a.incremental_from {
+        Some(dir) => Some(TrainedModel::load_dir(&t.registry, dir)?),
+        None => None,
+    };
     let data = read(&a.input, configured.params().reads_timestamps(), t.bars)?;
-    let model = t.fit(&configured, &data)?;
+    let model = t.fit_from(&configured, &data, previous.as_ref())?;
+    drop(previous);
     let mut summary = serde_json::json!({
         "model": a.output,
         "algorithm": model.algorithm(),
@@ -42,6 +56,7 @@ pub fn run(a: TrainArgs, t: &Trainer) -> Result<(), CliError> {
         "items": data.n_items(),
         "interactions": data.nnz(),
         "fit_seconds": model.manifest.metrics.get("fit_seconds"),
+        "incremental": model.manifest.metrics.get("incremental").unwrap_or(&false.into()),
         "data_mib": data.matrix_bytes() as f64 / MIB,
         "ids_mib": (data.users.heap_bytes() + data.items.heap_bytes()) as f64 / MIB,
     });
@@ -77,22 +92,33 @@ fn dir_bytes(dir: &Path) -> u64 {
 mod tests {
     use super::*;
     use crate::commands::fixtures::{input, quiet, scratch, write, DATA};
-    use recsys_core::{Registry, TrainedModel, UserQuery};
+    use recsys_core::{Registry, UserQuery};
 
     fn train(dir: &Path, algorithm: &str, params: &str) -> Result<PathBuf, CliError> {
+        train_from(dir, algorithm, params, None, algorithm)
+    }
+
+    fn train_from(
+        dir: &Path,
+        algorithm: &str,
+        params: &str,
+        incremental_from: Option<PathBuf>,
+        name: &str,
+    ) -> Result<PathBuf, CliError> {
         let bars = quiet();
         let trainer = Trainer {
             registry: Registry::builtin(),
             bars: &bars,
             max_memory_mb: 64,
         };
-        let output = dir.join(algorithm);
+        let output = dir.join(name);
         run(
             TrainArgs {
                 input: input(&write(dir, "data.tsv", DATA)),
                 algorithm: algorithm.into(),
                 params: params.into(),
                 output: output.clone(),
+                incremental_from,
             },
             &trainer,
         )?;
@@ -125,6 +151,30 @@ mod tests {
         let e = train(&dir, "als", "[1]").expect_err("refused");
         assert_eq!(e.exit_code(), 2, "{e}");
         assert!(!dir.join("als").exists());
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn trains_incrementally_from_a_model_directory() {
+        let dir = scratch("train-incremental");
+        let first = train(&dir, "als", r#"{"factors": 4}"#).expect("trains");
+        let e = train(&dir, "als", r#"{"factors": 4, "incremental": true}"#).expect_err("no dir");
+        assert_eq!(e.exit_code(), 2, "{e}");
+        let next = train_from(
+            &dir,
+            "als",
+            r#"{"factors": 4}"#,
+            Some(first.clone()),
+            "next",
+        )
+        .expect("trains from the first");
+        let model = TrainedModel::load_dir(&Registry::builtin(), &next).expect("loads");
+        assert_eq!(
+            model.manifest.metrics["incremental"],
+            serde_json::json!(true)
+        );
+        let e = train_from(&dir, "itemknn", "{}", Some(first), "knn").expect_err("other algorithm");
+        assert_eq!(e.exit_code(), 2, "{e}");
         std::fs::remove_dir_all(&dir).expect("clean up");
     }
 }

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{ensure, FitContext, Guarded, Model, ParamGuard, Params};
+use super::{ensure, FitContext, Guarded, Model, ParamGuard, Params, WarmStart};
 use crate::artifact::{Artifact, Blob};
 use crate::budget::{zeroed, Shape};
 use crate::data::{Csr, Interactions};
@@ -52,6 +52,10 @@ const ROWS_PER_REPORT: usize = 8192;
 const ROWS_PER_GRAM_CHUNK: usize = 4096;
 /// CG steps when folding in a user unknown at training time, starting from zero.
 const FOLD_IN_CG_STEPS: usize = 10;
+/// Sweeps (users, then items) of an incremental training. Started from factors that were
+/// converged on all but the new data, two sweeps come within a few thousandths of NDCG of a
+/// full retrain (benches/incremental) at a fraction of its time.
+const INCREMENTAL_SWEEPS: usize = 2;
 
 struct AlsModel {
     factors: usize,
@@ -126,21 +130,58 @@ impl Params for AlsParams {
         let p = self;
         let f = p.factors;
         let (n_users, n_items) = (data.n_users(), data.n_items());
-        let total = (p.iterations * (n_users + n_items)) as u64;
+        let mut tally = Tally::new(ctx, p.iterations * (n_users + n_items));
         let mut x = init_factors(n_users, f, p.seed, 0)?;
         let mut y = init_factors(n_items, f, p.seed, 1)?;
-        let mut done = 0u64;
         for _ in 0..p.iterations {
-            solve_side(&mut x, &y, &data.by_user, p, ctx, &mut done, total)?;
-            solve_side(&mut y, &x, &data.by_item, p, ctx, &mut done, total)?;
+            solve_side(&mut x, &y, &data.by_user, p, &[], &mut tally)?;
+            solve_side(&mut y, &x, &data.by_item, p, &[], &mut tally)?;
         }
-        Ok(Box::new(AlsModel::new(
-            f,
-            p.regularization as f32,
-            p.alpha as f32,
-            x,
-            y,
-        )))
+        Ok(self.model(x, y))
+    }
+
+    /// Starts from the previous factors of every user and item that had them; the others
+    /// start from zero and get the fold-in's CG steps in the first sweep.
+    fn refit(
+        &self,
+        data: &Interactions,
+        warm: &WarmStart<'_>,
+        ctx: &FitContext,
+    ) -> Result<Option<Box<dyn Model>>> {
+        let p = self;
+        let f = p.factors;
+        let Some((old_items, dim)) = warm.model.item_vectors() else {
+            return Ok(None);
+        };
+        if dim != f {
+            return Err(CoreError::param(
+                "incremental",
+                format!(
+                    "the active version has {dim} factors, these parameters {f}; \
+                     train without \"incremental\" to change the number of factors"
+                ),
+            ));
+        }
+        let (mut x, new_users) = warm_rows(&warm.users, f, |old, row| {
+            warm.model.user_vector(Some(old), &[], row)
+        })?;
+        let (mut y, new_items) = warm_rows(&warm.items, f, |old, row| {
+            match old_items.get(old as usize * f..(old as usize + 1) * f) {
+                Some(v) => row.copy_from_slice(v),
+                None => return false,
+            }
+            true
+        })?;
+        let mut tally = Tally::new(ctx, INCREMENTAL_SWEEPS * (data.n_users() + data.n_items()));
+        for sweep in 0..INCREMENTAL_SWEEPS {
+            let (fresh_users, fresh_items): (&[bool], &[bool]) = match sweep {
+                0 => (&new_users, &new_items),
+                _ => (&[], &[]),
+            };
+            solve_side(&mut x, &y, &data.by_user, p, fresh_users, &mut tally)?;
+            solve_side(&mut y, &x, &data.by_item, p, fresh_items, &mut tally)?;
+        }
+        Ok(Some(self.model(x, y)))
     }
 
     fn load(
@@ -167,6 +208,51 @@ impl Params for AlsParams {
     }
 }
 
+impl AlsParams {
+    fn model(&self, x: Vec<f32>, y: Vec<f32>) -> Box<dyn Model> {
+        Box::new(AlsModel::new(
+            self.factors,
+            self.regularization as f32,
+            self.alpha as f32,
+            x,
+            y,
+        ))
+    }
+}
+
+/// Rows solved so far of a whole fit, reported as progress.
+struct Tally<'a, 'c> {
+    ctx: &'a FitContext<'c>,
+    done: u64,
+    total: u64,
+}
+
+impl<'a, 'c> Tally<'a, 'c> {
+    fn new(ctx: &'a FitContext<'c>, total: usize) -> Self {
+        Tally {
+            ctx,
+            done: 0,
+            total: total as u64,
+        }
+    }
+}
+
+/// A warm start's factor rows: a copy of the previous row where `copy` finds one, else
+/// zeros, and which rows are such new ones.
+fn warm_rows(
+    previous: &[Option<u32>],
+    f: usize,
+    copy: impl Fn(u32, &mut [f32]) -> bool,
+) -> Result<(Vec<f32>, Vec<bool>)> {
+    let mut rows = zeroed(previous.len().saturating_mul(f), "als factors")?;
+    let fresh = previous
+        .iter()
+        .zip(rows.chunks_exact_mut(f))
+        .map(|(old, row)| !old.is_some_and(|old| copy(old, row)))
+        .collect();
+    Ok((rows, fresh))
+}
+
 /// The generator of one factor row. Its own derivation from `(seed, row)`, not
 /// [`SplitMix64::stream`]'s: ALS has seeded its factors this way since 0.1.0, and a seed must
 /// keep giving the same model.
@@ -187,23 +273,29 @@ fn init_factors(rows: usize, f: usize, seed: u64, side: u64) -> Result<Vec<f32>>
     Ok(out)
 }
 
+/// Solves every row of `target` with `fixed` held; rows marked in `fresh` start from zero and
+/// get the fold-in's CG steps.
 fn solve_side(
     target: &mut [f32],
     fixed: &[f32],
     csr: &Csr,
     p: &AlsParams,
-    ctx: &FitContext,
-    done: &mut u64,
-    total: u64,
+    fresh: &[bool],
+    tally: &mut Tally,
 ) -> Result<()> {
     let f = p.factors;
     let gram = gram_with_ridge(fixed, f, p.regularization as f32);
+    let fresh_steps = p.cg_steps.max(FOLD_IN_CG_STEPS);
     for (chunk, rows) in target.chunks_mut(ROWS_PER_REPORT * f).enumerate() {
         let base = chunk * ROWS_PER_REPORT;
         rows.par_chunks_mut(f).enumerate().for_each_init(
             || vec![0f32; 3 * f],
             |scratch, (k, x)| {
                 let (cols, weights) = csr.row(base + k);
+                let steps = match fresh.get(base + k) {
+                    Some(true) => fresh_steps,
+                    _ => p.cg_steps,
+                };
                 conjugate_gradient(
                     x,
                     &gram,
@@ -211,13 +303,13 @@ fn solve_side(
                     cols,
                     weights,
                     p.alpha as f32,
-                    p.cg_steps,
+                    steps,
                     scratch,
                 );
             },
         );
-        *done += (rows.len() / f) as u64;
-        ctx.report("als", *done, total)?;
+        tally.done += (rows.len() / f) as u64;
+        tally.ctx.report("als", tally.done, tally.total)?;
     }
     Ok(())
 }

@@ -114,6 +114,17 @@ pub trait Params: ToJson + Send + Sync {
     }
     /// Trains on `data`.
     fn fit(&self, data: &Interactions, ctx: &FitContext) -> Result<Box<dyn Model>>;
+    /// Trains on `data` starting from `warm`, a model these parameters' algorithm fitted
+    /// before (incremental training): cheaper than [`Params::fit`] where the algorithm can
+    /// resume. `None` when it cannot, and the caller fits from scratch; the default.
+    fn refit(
+        &self,
+        _data: &Interactions,
+        _warm: &WarmStart<'_>,
+        _ctx: &FitContext,
+    ) -> Result<Option<Box<dyn Model>>> {
+        Ok(None)
+    }
     /// Rebuilds a model from the blobs it saved, for `n_users` x `n_items` training data.
     fn load(
         &self,
@@ -121,6 +132,16 @@ pub trait Params: ToJson + Send + Sync {
         n_users: usize,
         n_items: usize,
     ) -> Result<Box<dyn Model>>;
+}
+
+/// A model trained before, for [`Params::refit`], with the rows of the new data mapped to its
+/// own: the same external id is the same user or item, at whatever index.
+pub struct WarmStart<'a> {
+    pub model: &'a dyn Model,
+    /// For each user of the new data, its index in `model`, if it had one.
+    pub users: Vec<Option<u32>>,
+    /// For each item of the new data, its index in `model`, if it had one.
+    pub items: Vec<Option<u32>>,
 }
 
 /// A parameter struct that names its algorithm and checks its own values, in the manner of
