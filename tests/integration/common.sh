@@ -31,11 +31,11 @@ training_pid() { # db role
     done
     echo "$pid"
 }
-# Waits up to 10 s until a training holds a model's lock: a row lock on its models row, which
-# another session of the tenant sees as a row it cannot lock.
+# Waits up to 30 s until a training holds a model's lock: a row lock on its models row, seen
+# as the row's xmax being another session's transaction.
 wait_model_locked() { # db role model
-    # Probes without locking: a probe that took the row lock itself, even for an instant,
-    # could make the training it waits for find its model locked and fail.
+    # Without locking: a probe that took the row lock itself, even for an instant, could make
+    # the training it waits for find its model locked and fail.
     for _ in $(seq 300); do
         [ "$(q "$1" -U "$2" -c "SELECT count(*) FROM recsys.models m JOIN pg_catalog.pg_stat_activity a ON a.backend_xid = m.xmax WHERE m.name = '$3' AND a.pid <> pg_catalog.pg_backend_pid()")" = 1 ] && return
         sleep 0.1

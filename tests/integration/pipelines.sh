@@ -85,6 +85,22 @@ t3=$(retrain_if_new_events)
     || fail "retraining after ingest trained $t1/$t2/$t3 times, not 1/0/1"
 pass "the retrain-after-ingest statement trains after new events only"
 
+# --train: the pipeline step that trains after a run that inserted events, here incrementally.
+trained() { python3 -c 'import json,sys; t = json.loads(sys.stdin.read().strip().splitlines()[-1])["trained"]; print(t and t["version"])'; }
+{ echo "user_id	item_id	timestamp"; printf 'n4\ti1\t1700000003\nn4\ti2\t1700000004\n'; } >"$OUT/in/2026-11-08.tsv"
+out=$(pipe pl_acme files "$OUT/in" --train default --train-params '{"seed": 1, "incremental": true}') \
+    || fail "a run with --train failed: $(tail -n 5 "$OUT/log")"
+[ "$(trained <<<"$out")" = 3 ] || fail "--train after new events: $out"
+[ "$(q $DB -U pl_acme -c "SELECT manifest->'metrics'->>'incremental' FROM recsys.model_versions WHERE model = 'default' AND version = 3")" = true ] \
+    || fail "the --train step did not train incrementally"
+out=$(pipe pl_acme files "$OUT/in" --train default --train-params '{"seed": 1, "incremental": true}') || fail "a run without new events failed"
+[ "$(trained <<<"$out")/$(q $DB -U pl_acme -c "SELECT count(*) FROM recsys.model_versions")" = "None/3" ] || fail "--train without new events: $out"
+set +e
+pipe pl_acme files "$OUT/in" --train default --train-params '[1]' >/dev/null; code=$?
+set -e
+[ $code = 2 ] || fail "--train-params that is not an object exits $code, not 2"
+pass "--train trains (incrementally) after a run that inserted events, not after one that did not"
+
 mkdir -p "$OUT/bad" && cp "$OUT/in/2026-11-04.jsonl" "$OUT/bad/"
 set +e
 pipe pl_acme strict "$OUT/bad" --max-dead-letters 3 >/dev/null

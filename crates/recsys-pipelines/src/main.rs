@@ -121,6 +121,46 @@ struct RunArgs {
     /// Write counters in Prometheus' text format to this file after every batch.
     #[arg(long)]
     metrics_file: Option<PathBuf>,
+    /// After a run that inserted events, train this model (`recsys.train`; the role needs
+    /// recsys_operator). Not with --follow, which has no end.
+    #[arg(long, value_name = "MODEL", conflicts_with = "follow")]
+    train: Option<String>,
+    /// The algorithm of --train.
+    #[arg(long, default_value = "als", requires = "train")]
+    train_algorithm: String,
+    /// The parameters of --train, a JSON object; '{"incremental": true}' starts from the
+    /// model's active version.
+    #[arg(long, default_value = "{}", requires = "train")]
+    train_params: String,
+}
+
+/// `--train`: what to train after a run that inserted events.
+struct TrainStep {
+    model: String,
+    algorithm: String,
+    params: serde_json::Value,
+}
+
+impl RunArgs {
+    fn train_step(&self) -> Result<Option<TrainStep>> {
+        let Some(model) = &self.train else {
+            return Ok(None);
+        };
+        let params = match serde_json::from_str(&self.train_params) {
+            Ok(params @ serde_json::Value::Object(_)) => params,
+            _ => {
+                return Err(PipelineError::Usage(format!(
+                    "--train-params {:?} is not a JSON object such as '{{\"incremental\": true}}'",
+                    self.train_params
+                )))
+            }
+        };
+        Ok(Some(TrainStep {
+            model: model.clone(),
+            algorithm: self.train_algorithm.clone(),
+            params,
+        }))
+    }
 }
 
 fn main() -> ExitCode {
@@ -183,6 +223,7 @@ async fn execute(command: Command) -> Result<()> {
         }
     };
     check_pipeline_name(&args.target.pipeline)?;
+    let train = args.train_step()?;
     let stop = Arc::new(AtomicBool::new(false));
     watch_signals(stop.clone());
     let counters = Counters::new(&args.target.pipeline, args.metrics_file.clone());
@@ -246,12 +287,45 @@ async fn execute(command: Command) -> Result<()> {
         drive(&mut source, &mut sink, range, &options, &counters, &stop).await
     };
     counters.finish();
-    println!("{}", counters.summary());
-    match outcome {
+    let mut summary = counters.summary();
+    let outcome = match outcome {
         // Following has no end: a signal is how a followed run is meant to stop.
         Err(PipelineError::Interrupted) if args.follow => Ok(()),
         other => other,
+    };
+    if let (Ok(()), Some(step)) = (&outcome, &train) {
+        match train_after(&mut sink, step, counters.inserted()).await {
+            Ok(trained) => summary["trained"] = trained,
+            Err(e) => {
+                println!("{summary}");
+                return Err(e);
+            }
+        }
     }
+    println!("{summary}");
+    outcome
+}
+
+/// Runs `--train` when the run inserted events; what it trained, or null.
+async fn train_after(
+    sink: &mut Sink,
+    step: &TrainStep,
+    inserted: u64,
+) -> Result<serde_json::Value> {
+    if inserted == 0 {
+        tracing::info!(model = %step.model, "no new events: not training");
+        return Ok(serde_json::Value::Null);
+    }
+    tracing::info!(model = %step.model, algorithm = %step.algorithm, "training");
+    let trained = sink
+        .train(&step.model, &step.algorithm, &step.params)
+        .await?;
+    tracing::info!(model = %step.model, version = trained.version, seconds = trained.seconds, "trained");
+    Ok(serde_json::json!({
+        "model": step.model,
+        "version": trained.version,
+        "seconds": trained.seconds,
+    }))
 }
 
 async fn drive<S: recsys_pipelines::source::Source>(

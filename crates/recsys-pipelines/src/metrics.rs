@@ -62,6 +62,10 @@ impl Counters {
         }
     }
 
+    pub fn inserted(&self) -> u64 {
+        self.inserted.load(Ordering::Relaxed)
+    }
+
     pub fn dead_letters(&self) -> u64 {
         self.dead_letters.load(Ordering::Relaxed)
     }
@@ -76,7 +80,7 @@ impl Counters {
         serde_json::json!({
             "pipeline": self.pipeline,
             "batches": self.batches.load(Ordering::Relaxed),
-            "inserted": self.inserted.load(Ordering::Relaxed),
+            "inserted": self.inserted(),
             "duplicates": self.duplicates.load(Ordering::Relaxed),
             "dead_letters": self.dead_letters(),
             "outside_range": self.outside_range.load(Ordering::Relaxed),

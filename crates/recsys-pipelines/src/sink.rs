@@ -44,6 +44,13 @@ pub struct Committed {
     pub dead_letters: u64,
 }
 
+/// A version `Sink::train` stored.
+#[derive(Clone, Copy, Debug)]
+pub struct Trained {
+    pub version: i32,
+    pub seconds: f64,
+}
+
 /// What a position update requires: the position the batch was read from must still be the
 /// stored one, so two runs of one pipeline cannot both advance it.
 #[derive(Clone, Copy, Debug)]
@@ -199,6 +206,21 @@ impl Sink {
         }
         tx.commit().await?;
         Ok(committed)
+    }
+
+    /// Trains `model` on the tenant's interactions with `recsys.train`, in a transaction of
+    /// its own after the run's batches.
+    pub async fn train(&mut self, model: &str, algorithm: &str, params: &Value) -> Result<Trained> {
+        let mut tx = self.begin().await?;
+        let (version, seconds): (i32, f64) =
+            sqlx::query_as("SELECT version, seconds FROM recsys.train($1, $2, $3)")
+                .bind(model)
+                .bind(algorithm)
+                .bind(params)
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(Trained { version, seconds })
     }
 
     /// The pipeline's state as JSON, `None` if it never ran (or is another tenant's).
