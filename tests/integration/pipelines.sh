@@ -101,6 +101,30 @@ set -e
 [ $code = 2 ] || fail "--train-params that is not an object exits $code, not 2"
 pass "--train trains (incrementally) after a run that inserted events, not after one that did not"
 
+# --into items: a catalogue feed into recsys.items.
+mkdir -p "$OUT/catalogue"
+printf 'item_id,genre,in_stock\ni1,drama,yes\ni2,comedy,no\n,orphan,yes\n' >"$OUT/catalogue/2026-11-01.csv"
+printf '{"item": "i3", "price": 9.5, "tags": ["new"]}\n{"item": "i1", "genre": "drama", "available": "maybe"}\n' >"$OUT/catalogue/2026-11-02.jsonl"
+out=$(pipe pl_acme catalogue "$OUT/catalogue" --into items) || fail "the catalogue run failed: $(tail -n 5 "$OUT/log")"
+[ "$(summary inserted <<<"$out")/$(summary dead_letters <<<"$out")" = "3/2" ] || fail "catalogue run: $out"
+[ "$(q $DB -U pl_acme -c "SELECT string_agg(item_id || ' ' || available || ' ' || attributes::text, ' | ' ORDER BY item_id) FROM recsys.items")" \
+    = 'i1 true {"genre": "drama"} | i2 false {"genre": "comedy"} | i3 true {"tags": ["new"], "price": 9.5}' ] \
+    || fail "catalogue rows: $(q $DB -U pl_acme -c "SELECT string_agg(item_id || ' ' || available || ' ' || attributes::text, ' | ' ORDER BY item_id) FROM recsys.items")"
+[ "$(q $DB -U pl_acme -c "SELECT count(*) FROM recsys.dead_letters WHERE pipeline = 'catalogue' AND reason IN ('item_id is empty', 'available \"maybe\" is not true or false')")" = 2 ] \
+    || fail "the bad catalogue rows are not dead letters with their reasons"
+printf 'item_id,genre,in_stock\ni2,comedy,yes\ni3,,yes\ni1,drama,yes\n' >"$OUT/catalogue/2026-11-03.csv"
+out=$(pipe pl_acme catalogue "$OUT/catalogue" --into items) || fail "the second catalogue run failed"
+[ "$(summary inserted <<<"$out")/$(summary duplicates <<<"$out")" = "2/1" ] || fail "a catalogue update: $out"
+[ "$(q $DB -U pl_acme -c "SELECT available || ' ' || attributes::text FROM recsys.items WHERE item_id = 'i2'")/$(q $DB -U pl_acme -c "SELECT attributes::text FROM recsys.items WHERE item_id = 'i3'")" \
+    = 'true {"genre": "comedy"}/{"genre": ""}' ] || fail "the catalogue update did not replace i2 and i3"
+[ "$(q $DB -U pl_globex -c "SELECT count(*) FROM recsys.items")" = 0 ] || fail "another tenant sees the catalogue"
+set +e
+"$PIPE" backfill --database-url "$(url pl_acme)" --pipeline catalogue --source "$OUT/catalogue" --into items \
+    --from 2026-01-01T00:00:00Z --to 2027-01-01T00:00:00Z >/dev/null 2>>"$OUT/log"; code=$?
+set -e
+[ $code = 2 ] || fail "a catalogue backfill exits $code, not 2"
+pass "--into items: catalogue rows upserted with attributes and availability, bad rows dead letters, a changed row rewritten, an unchanged one not"
+
 mkdir -p "$OUT/bad" && cp "$OUT/in/2026-11-04.jsonl" "$OUT/bad/"
 set +e
 pipe pl_acme strict "$OUT/bad" --max-dead-letters 3 >/dev/null

@@ -93,7 +93,7 @@ pub fn derived_id(origin: &str) -> String {
     out
 }
 
-fn id(field: Option<Field<'_>>, name: &str) -> Result<Option<String>, String> {
+pub(crate) fn id(field: Option<Field<'_>>, name: &str) -> Result<Option<String>, String> {
     let text = match field {
         None => return Ok(None),
         Some(Field::Text(t)) => t.to_owned(),
@@ -187,7 +187,7 @@ fn seconds_time(seconds: f64) -> Result<DateTime<Utc>, String> {
         .ok_or_else(|| format!("occurred_at {seconds} is not a time"))
 }
 
-fn json_type(v: &Value) -> &'static str {
+pub(crate) fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -199,7 +199,7 @@ fn json_type(v: &Value) -> &'static str {
 }
 
 /// A value quoted in a reason, cut to 64 characters.
-fn shorten(s: &str) -> String {
+pub(crate) fn shorten(s: &str) -> String {
     s.chars().take(64).collect()
 }
 

@@ -7,9 +7,9 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 
-use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use crate::catalogue::{CatalogueItem, Destination, Entry, Reading, AVAILABLE_NAMES};
 use crate::event::{Event, Field, Fields};
 use crate::parquet::ParquetRecords;
 
@@ -56,55 +56,101 @@ pub fn layout(key: &str, forced: Option<Format>) -> Option<(Format, Compression)
     Some((forced.or(named)?, compression))
 }
 
-/// One line of an object: an event, or why it is not one.
+/// One line of an object: an entry, or why it is not one.
 #[derive(Debug)]
 pub struct Record {
     pub line: u64,
-    pub event: Result<Event, String>,
+    pub entry: Result<Entry, String>,
     /// The line as read (cut to MAX_PAYLOAD_BYTES), kept for a dead letter.
     pub payload: String,
 }
 
 /// Columns of a CSV or TSV header, or of a Parquet schema, by role.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Columns {
+    destination: Destination,
     event_id: Option<usize>,
     user_id: Option<usize>,
     item_id: Option<usize>,
     weight: Option<usize>,
     occurred_at: Option<usize>,
+    available: Option<usize>,
+    /// Items: every other column, by its name as the header spells it.
+    attributes: Vec<(usize, String)>,
 }
 
 impl Columns {
     /// Finds each role among column names; an object without a user or an item column holds
-    /// no events.
-    pub fn find<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Columns, ObjectError> {
-        let names: Vec<String> = names.into_iter().map(normalise).collect();
+    /// no events, one without an item column no items.
+    pub fn find<'a>(
+        names: impl IntoIterator<Item = &'a str>,
+        destination: Destination,
+    ) -> Result<Columns, ObjectError> {
+        let spelt: Vec<&str> = names.into_iter().map(str::trim).collect();
+        let names: Vec<String> = spelt.iter().map(|n| normalise(n)).collect();
         let find = |wanted: &[&str]| names.iter().position(|n| wanted.contains(&n.as_str()));
-        let columns = Columns {
-            event_id: find(EVENT_NAMES),
-            user_id: find(USER_NAMES),
+        let mut columns = Columns {
+            destination,
             item_id: find(ITEM_NAMES),
-            weight: find(WEIGHT_NAMES),
-            occurred_at: find(TIME_NAMES),
+            ..Columns::default()
         };
-        if columns.user_id.is_none() || columns.item_id.is_none() {
-            return Err(ObjectError::Content(format!(
-                "the header names no user or no item column (expected one of {USER_NAMES:?} and one of {ITEM_NAMES:?})"
-            )));
+        match destination {
+            Destination::Interactions => {
+                columns.event_id = find(EVENT_NAMES);
+                columns.user_id = find(USER_NAMES);
+                columns.weight = find(WEIGHT_NAMES);
+                columns.occurred_at = find(TIME_NAMES);
+                if columns.user_id.is_none() || columns.item_id.is_none() {
+                    return Err(ObjectError::Content(format!(
+                        "the header names no user or no item column (expected one of {USER_NAMES:?} and one of {ITEM_NAMES:?})"
+                    )));
+                }
+            }
+            Destination::Items => {
+                columns.available = find(AVAILABLE_NAMES);
+                if columns.item_id.is_none() {
+                    return Err(ObjectError::Content(format!(
+                        "the header names no item column (expected one of {ITEM_NAMES:?})"
+                    )));
+                }
+                columns.attributes = spelt
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| Some(*i) != columns.item_id && Some(*i) != columns.available)
+                    .map(|(i, name)| (i, (*name).to_owned()))
+                    .collect();
+            }
         }
         Ok(columns)
     }
 
-    /// The fields of one record, `cell` giving the value of a column.
-    pub fn fields<'a>(&self, cell: impl Fn(usize) -> Option<Field<'a>>) -> Fields<'a> {
+    /// The entry of one record, `cell` giving the value of a column; `origin` names it.
+    pub fn entry<'a>(
+        &self,
+        cell: impl Fn(usize) -> Option<Field<'a>>,
+        origin: &str,
+        reading: &Reading,
+    ) -> Result<Entry, String> {
         let get = |c: Option<usize>| c.and_then(&cell);
-        Fields {
-            event_id: get(self.event_id),
-            user_id: get(self.user_id),
-            item_id: get(self.item_id),
-            weight: get(self.weight),
-            occurred_at: get(self.occurred_at),
+        match self.destination {
+            Destination::Interactions => {
+                let fields = Fields {
+                    event_id: get(self.event_id),
+                    user_id: get(self.user_id),
+                    item_id: get(self.item_id),
+                    weight: get(self.weight),
+                    occurred_at: get(self.occurred_at),
+                };
+                Event::from_fields(&fields, origin, reading.now).map(Entry::Event)
+            }
+            Destination::Items => CatalogueItem::from_parts(
+                get(self.item_id),
+                get(self.available),
+                self.attributes
+                    .iter()
+                    .filter_map(|(i, name)| Some((name.as_str(), cell(*i)?))),
+            )
+            .map(Entry::Item),
         }
     }
 }
@@ -139,15 +185,17 @@ impl ObjectRecords {
         file: File,
         layout: (Format, Compression),
         origin: String,
+        destination: Destination,
     ) -> Result<ObjectRecords, ObjectError> {
+        let reading = Reading::new(destination);
         match layout {
             (Format::Parquet, Compression::None) => {
-                ParquetRecords::open(file, origin).map(ObjectRecords::Parquet)
+                ParquetRecords::open(file, origin, reading).map(ObjectRecords::Parquet)
             }
             (Format::Parquet, _) => Err(ObjectError::Content(
                 "Parquet compresses inside the file: a .gz or .zst around it is not read".into(),
             )),
-            _ => Records::open(Box::new(file), layout, origin).map(ObjectRecords::Lines),
+            _ => Records::open(Box::new(file), layout, origin, reading).map(ObjectRecords::Lines),
         }
     }
 
@@ -183,7 +231,7 @@ pub struct Records {
     origin: String,
     line: u64,
     buf: Vec<u8>,
-    now: DateTime<Utc>,
+    reading: Reading,
 }
 
 impl std::fmt::Debug for Records {
@@ -210,6 +258,7 @@ impl Records {
         raw: Box<dyn Read + Send>,
         layout: (Format, Compression),
         origin: String,
+        reading: Reading,
     ) -> Result<Records, ObjectError> {
         let decoded: Box<dyn Read + Send> = match layout.1 {
             Compression::None => raw,
@@ -227,7 +276,7 @@ impl Records {
             origin,
             line: 0,
             buf: Vec::new(),
-            now: Utc::now(),
+            reading,
         };
         if records.format != Format::Jsonl {
             records.read_header()?;
@@ -250,7 +299,7 @@ impl Records {
             }
         };
         let names = split(&header, self.format);
-        self.columns = Columns::find(names.iter().map(String::as_str))?;
+        self.columns = Columns::find(names.iter().map(String::as_str), self.reading.destination)?;
         Ok(())
     }
 
@@ -272,7 +321,7 @@ impl Records {
                     let payload = payload(&String::from_utf8_lossy(&self.buf));
                     return Ok(Some(Record {
                         line: self.line,
-                        event: Err(why),
+                        entry: Err(why),
                         payload,
                     }));
                 }
@@ -282,24 +331,25 @@ impl Records {
                 continue;
             }
             let origin = format!("{}:{}", self.origin, self.line);
-            let event = match self.format {
-                Format::Jsonl => json_event(&text, &origin, self.now),
+            let entry = match self.format {
+                Format::Jsonl => json_entry(&text, &origin, &self.reading),
                 Format::Csv | Format::Tsv | Format::Parquet => {
                     let cells = split(&text, self.format);
-                    let fields = self
-                        .columns
-                        .fields(|i| cells.get(i).map(|s| Field::Text(s.as_str())));
-                    Event::from_fields(&fields, &origin, self.now)
+                    self.columns.entry(
+                        |i| cells.get(i).map(|s| Field::Text(s.as_str())),
+                        &origin,
+                        &self.reading,
+                    )
                 }
             };
             // Only a dead letter keeps its record.
-            let payload = match event {
+            let payload = match entry {
                 Ok(_) => String::new(),
                 Err(_) => payload(&text),
             };
             return Ok(Some(Record {
                 line: self.line,
-                event,
+                entry,
                 payload,
             }));
         }
@@ -385,31 +435,49 @@ fn split(line: &str, format: Format) -> Vec<String> {
     }
 }
 
-/// An event from one JSON object (a JSON Lines line, a Kafka message); `now` stands for a
-/// missing time.
-pub fn json_event(text: &str, origin: &str, now: DateTime<Utc>) -> Result<Event, String> {
+/// An entry from one JSON object (a JSON Lines line, a Kafka message, a row of another
+/// database).
+pub fn json_entry(text: &str, origin: &str, reading: &Reading) -> Result<Entry, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let Value::Object(map) = &value else {
         return Err("not a JSON object".into());
     };
-    object_event(map, origin, now)
+    object_entry(map, origin, reading)
 }
 
-/// An event from the fields of an object (JSON, a Parquet row) by their names.
-pub fn object_event(
+/// An entry from the fields of an object by their names: for an item, the fields other than
+/// its id and availability are its attributes.
+fn object_entry(
     map: &Map<String, Value>,
     origin: &str,
-    now: DateTime<Utc>,
-) -> Result<Event, String> {
-    let field = |names: &[&str]| names.iter().find_map(|n| map.get(*n)).map(Field::Json);
-    let fields = Fields {
-        event_id: field(EVENT_NAMES),
-        user_id: field(USER_NAMES),
-        item_id: field(ITEM_NAMES),
-        weight: field(WEIGHT_NAMES),
-        occurred_at: field(TIME_NAMES),
+    reading: &Reading,
+) -> Result<Entry, String> {
+    let key = |names: &'static [&'static str]| -> Option<&'static str> {
+        names.iter().copied().find(|n| map.contains_key(*n))
     };
-    Event::from_fields(&fields, origin, now)
+    let field =
+        |names: &'static [&'static str]| key(names).and_then(|n| map.get(n)).map(Field::Json);
+    match reading.destination {
+        Destination::Interactions => {
+            let fields = Fields {
+                event_id: field(EVENT_NAMES),
+                user_id: field(USER_NAMES),
+                item_id: field(ITEM_NAMES),
+                weight: field(WEIGHT_NAMES),
+                occurred_at: field(TIME_NAMES),
+            };
+            Event::from_fields(&fields, origin, reading.now).map(Entry::Event)
+        }
+        Destination::Items => {
+            let (id, available) = (key(ITEM_NAMES), key(AVAILABLE_NAMES));
+            let attributes = map
+                .iter()
+                .filter(|(k, _)| Some(k.as_str()) != id && Some(k.as_str()) != available)
+                .map(|(k, v)| (k.as_str(), Field::Json(v)));
+            CatalogueItem::from_parts(field(ITEM_NAMES), field(AVAILABLE_NAMES), attributes)
+                .map(Entry::Item)
+        }
+    }
 }
 
 /// A dead letter's copy of a line: at most MAX_PAYLOAD_BYTES, no NUL (text cannot hold one).
@@ -427,10 +495,30 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    fn open(
+        bytes: Vec<u8>,
+        layout: (Format, Compression),
+        origin: &str,
+    ) -> Result<Records, ObjectError> {
+        let reading = Reading::new(Destination::Interactions);
+        Records::open(
+            Box::new(std::io::Cursor::new(bytes)),
+            layout,
+            origin.into(),
+            reading,
+        )
+    }
+
+    fn event(entry: Result<Entry, String>) -> Event {
+        match entry {
+            Ok(Entry::Event(e)) => e,
+            other => panic!("not an event: {other:?}"),
+        }
+    }
+
     fn read_all(bytes: Vec<u8>, key: &str) -> Vec<Record> {
         let found = layout(key, None).expect("layout");
-        let mut records =
-            Records::open(Box::new(std::io::Cursor::new(bytes)), found, key.into()).expect("open");
+        let mut records = open(bytes, found, key).expect("open");
         let mut out = Vec::new();
         while let Some(r) = records.next_record().expect("read") {
             out.push(r);
@@ -472,7 +560,7 @@ mod tests {
             records
                 .into_iter()
                 .map(|r| {
-                    let e = r.event.expect("valid");
+                    let e = event(r.entry);
                     (
                         e.user_id,
                         e.item_id,
@@ -504,14 +592,14 @@ mod tests {
         let records = read_all(bytes, "bad.csv");
         let reasons: Vec<String> = records
             .iter()
-            .map(|r| r.event.as_ref().err().cloned().unwrap_or_default())
+            .map(|r| r.entry.as_ref().err().cloned().unwrap_or_default())
             .collect();
         assert!(reasons[0].contains("weight NaN"), "{reasons:?}");
         assert!(reasons[1].contains("not UTF-8"), "{reasons:?}");
         assert!(reasons[2].contains("line longer than"), "{reasons:?}");
         assert!(records[2].payload.len() <= MAX_PAYLOAD_BYTES);
         assert!(reasons[3].contains("no item_id"), "{reasons:?}");
-        assert_eq!(records[4].event.as_ref().expect("valid").user_id, "u5");
+        assert_eq!(event(records[4].entry.clone()).user_id, "u5");
         assert_eq!(
             records.iter().map(|r| r.line).collect::<Vec<_>>(),
             vec![2, 3, 4, 5, 6]
@@ -523,7 +611,7 @@ mod tests {
         let records = read_all(b"[1]\n{\"user_id\": 1\n\"u\"\n".to_vec(), "x.jsonl");
         let reasons: Vec<String> = records
             .into_iter()
-            .map(|r| r.event.expect_err("bad"))
+            .map(|r| r.entry.expect_err("bad"))
             .collect();
         assert_eq!(reasons[0], "not a JSON object");
         assert!(reasons[1].starts_with("not JSON"));
@@ -534,21 +622,11 @@ mod tests {
     fn an_object_without_a_usable_header_is_one_content_error() {
         let layout = super::layout("x.csv", None).expect("layout");
         for bytes in [&b""[..], b"a,b\n1,2\n"] {
-            let err = Records::open(
-                Box::new(std::io::Cursor::new(bytes.to_vec())),
-                layout,
-                "x".into(),
-            )
-            .expect_err("bad");
+            let err = open(bytes.to_vec(), layout, "x").expect_err("bad");
             assert!(matches!(err, ObjectError::Content(_)), "{err:?}");
         }
         let gz = super::layout("x.csv.gz", None).expect("layout");
-        let err = Records::open(
-            Box::new(std::io::Cursor::new(b"not gzip".to_vec())),
-            gz,
-            "x".into(),
-        )
-        .expect_err("bad");
+        let err = open(b"not gzip".to_vec(), gz, "x").expect_err("bad");
         assert!(
             matches!(err, ObjectError::Content(ref why) if why.starts_with("header line") || why.starts_with("cannot decode")),
             "{err:?}"
@@ -556,16 +634,56 @@ mod tests {
     }
 
     #[test]
+    fn catalogue_rows_keep_every_other_column_as_an_attribute() {
+        let reading = Reading::new(Destination::Items);
+        let item = |entry: Result<Entry, String>| match entry {
+            Ok(Entry::Item(i)) => i,
+            other => panic!("not an item: {other:?}"),
+        };
+        let csv = b"item_id,Genre,in_stock\ni1,drama,no\ni2,comedy,yes\n,x,1\n".to_vec();
+        let layout = super::layout("c.csv", None).expect("layout");
+        let mut records = Records::open(
+            Box::new(std::io::Cursor::new(csv)),
+            layout,
+            "c".into(),
+            reading,
+        )
+        .expect("open");
+        let first = item(records.next_record().expect("read").expect("row").entry);
+        assert_eq!((first.item_id.as_str(), first.available), ("i1", false));
+        assert_eq!(
+            Value::Object(first.attributes),
+            serde_json::json!({"Genre": "drama"})
+        );
+        assert!(item(records.next_record().expect("read").expect("row").entry).available);
+        let bad = records.next_record().expect("read").expect("row").entry;
+        assert_eq!(bad.expect_err("no id"), "item_id is empty");
+        let json = item(json_entry(
+            r#"{"item": 7, "available": false, "price": 9.5, "tags": ["a"]}"#,
+            "k",
+            &reading,
+        ));
+        assert_eq!((json.item_id.as_str(), json.available), ("7", false));
+        assert_eq!(
+            Value::Object(json.attributes),
+            serde_json::json!({"price": 9.5, "tags": ["a"]})
+        );
+        let no_item = Records::open(
+            Box::new(std::io::Cursor::new(b"user,genre\n".to_vec())),
+            layout,
+            "c".into(),
+            reading,
+        );
+        assert!(matches!(no_item, Err(ObjectError::Content(_))));
+    }
+
+    #[test]
     fn resuming_skips_the_committed_lines() {
         let layout = super::layout("d.tsv", None).expect("layout");
         let bytes = b"user\titem\nu1\ti1\nu2\ti2\nu3\ti3\n".to_vec();
-        let mut records =
-            Records::open(Box::new(std::io::Cursor::new(bytes)), layout, "d".into()).expect("open");
+        let mut records = open(bytes, layout, "d").expect("open");
         records.skip_to(3).expect("skip");
         let next = records.next_record().expect("read").expect("a record");
-        assert_eq!(
-            (next.line, next.event.expect("valid").user_id.as_str()),
-            (4, "u3")
-        );
+        assert_eq!((next.line, event(next.entry).user_id.as_str()), (4, "u3"));
     }
 }

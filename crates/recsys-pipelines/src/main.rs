@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use recsys_pipelines::catalogue::Destination;
 use recsys_pipelines::format::Format;
 use recsys_pipelines::metrics::Counters;
 use recsys_pipelines::run::{self, Options, Range};
@@ -112,6 +113,10 @@ struct RunArgs {
     /// The S3 region, if the standard AWS settings do not name one.
     #[arg(long, env = "RECSYS_S3_REGION")]
     s3_region: Option<String>,
+    /// What the records are: events for recsys.interactions, or catalogue items for
+    /// recsys.items (an item id, `available`, and every other field as an attribute).
+    #[arg(long, value_enum, default_value_t = Destination::Interactions)]
+    into: Destination,
     /// Records per transaction.
     #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     batch_size: u32,
@@ -214,6 +219,11 @@ async fn execute(command: Command) -> Result<()> {
         }
         Command::Run(args) => (args, None),
         Command::Backfill { run, from, to } => {
+            if run.into == Destination::Items {
+                return Err(PipelineError::Usage(
+                    "backfill selects events by time; catalogue items have none: run the pipeline again from a new name instead".into(),
+                ));
+            }
             if from >= to {
                 return Err(PipelineError::Usage(format!(
                     "--from {from} is not before --to {to}"
@@ -255,7 +265,8 @@ async fn execute(command: Command) -> Result<()> {
             args.follow.then_some(500),
             Duration::from_secs(args.kafka_retry_seconds),
         )
-        .await?;
+        .await?
+        .reading(args.into);
         drive(&mut source, &mut sink, range, &options, &counters, &stop).await
     } else if is_postgres {
         let relation = match (args.table.clone(), args.query.clone()) {
@@ -271,7 +282,9 @@ async fn execute(command: Command) -> Result<()> {
             .cursor
             .as_deref()
             .ok_or_else(|| PipelineError::Usage("a postgres:// source needs --cursor".into()))?;
-        let mut source = Rows::connect(&args.source, relation, cursor).await?;
+        let mut source = Rows::connect(&args.source, relation, cursor)
+            .await?
+            .reading(args.into);
         drive(&mut source, &mut sink, range, &options, &counters, &stop).await
     } else if args.source.starts_with("s3://") {
         let endpoint = Endpoint {
@@ -279,11 +292,12 @@ async fn execute(command: Command) -> Result<()> {
             region: args.s3_region.clone(),
         };
         let bucket = Bucket::new(s3::client(&endpoint).await, &args.source)?;
-        let mut source = ObjectSource::new(bucket, args.order, args.format);
+        let mut source = ObjectSource::new(bucket, args.order, args.format, args.into);
         drive(&mut source, &mut sink, range, &options, &counters, &stop).await
     } else {
         let path = args.source.strip_prefix("file://").unwrap_or(&args.source);
-        let mut source = ObjectSource::new(Folder::new(path.as_ref())?, args.order, args.format);
+        let folder = Folder::new(path.as_ref())?;
+        let mut source = ObjectSource::new(folder, args.order, args.format, args.into);
         drive(&mut source, &mut sink, range, &options, &counters, &stop).await
     };
     counters.finish();

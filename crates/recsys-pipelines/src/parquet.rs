@@ -7,13 +7,13 @@
 
 use std::fs::File;
 
-use chrono::{DateTime, Utc};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::reader::RowIter;
 use parquet::record::Field;
 use serde_json::Value;
 
-use crate::event::{self, Event};
+use crate::catalogue::Reading;
+use crate::event;
 use crate::format::{payload, Columns, ObjectError, Record};
 
 pub struct ParquetRecords {
@@ -21,7 +21,7 @@ pub struct ParquetRecords {
     columns: Columns,
     origin: String,
     line: u64,
-    now: DateTime<Utc>,
+    reading: Reading,
 }
 
 impl std::fmt::Debug for ParquetRecords {
@@ -34,17 +34,22 @@ impl std::fmt::Debug for ParquetRecords {
 }
 
 impl ParquetRecords {
-    pub fn open(file: File, origin: String) -> Result<ParquetRecords, ObjectError> {
+    pub fn open(
+        file: File,
+        origin: String,
+        reading: Reading,
+    ) -> Result<ParquetRecords, ObjectError> {
         let reader = SerializedFileReader::new(file)
             .map_err(|e| ObjectError::Content(format!("not Parquet: {e}")))?;
         let schema = reader.metadata().file_metadata().schema_descr();
-        let columns = Columns::find(schema.root_schema().get_fields().iter().map(|f| f.name()))?;
+        let names = schema.root_schema().get_fields().iter().map(|f| f.name());
+        let columns = Columns::find(names, reading.destination)?;
         Ok(ParquetRecords {
             rows: reader.into_iter(),
             columns,
             origin,
             line: 0,
-            now: Utc::now(),
+            reading,
         })
     }
 
@@ -83,19 +88,19 @@ impl ParquetRecords {
             .iter()
             .map(|f| (!matches!(f, Field::Str(_))).then(|| value(f)))
             .collect();
-        let fields = self.columns.fields(|i| match cells.get(i)? {
+        let origin = format!("{}:{}", self.origin, self.line);
+        let cell = |i: usize| match cells.get(i)? {
             Field::Str(s) => Some(event::Field::Text(s)),
             _ => json.get(i)?.as_ref().map(event::Field::Json),
-        });
-        let origin = format!("{}:{}", self.origin, self.line);
-        let event = Event::from_fields(&fields, &origin, self.now);
-        let payload = match event {
+        };
+        let entry = self.columns.entry(cell, &origin, &self.reading);
+        let payload = match entry {
             Ok(_) => String::new(),
             Err(_) => payload(&row.to_json_value().to_string()),
         };
         Ok(Some(Record {
             line: self.line,
-            event,
+            entry,
             payload,
         }))
     }

@@ -9,10 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::catalogue::{CatalogueItem, Entry};
 use crate::error::{PipelineError, Result};
+use crate::event::Event;
 use crate::metrics::Counters;
 use crate::sink::{Advance, DeadLetter, Sink};
-use crate::source::{Batch, Source};
+use crate::source::{Batch, Item, Source};
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -45,8 +47,8 @@ pub async fn run<S: Source>(
             pending = next(source, options, stop).await?;
             continue;
         }
-        let (events, dead, _) = split(batch.items, None);
-        check_dead_letters(counters, dead.len() as u64, options)?;
+        let parts = split(batch.items, None);
+        check_dead_letters(counters, parts.dead.len() as u64, options)?;
         let advance = Advance::From {
             stored: &position,
             to: &batch.position,
@@ -54,7 +56,7 @@ pub async fn run<S: Source>(
         // The next batch is read and parsed while the database writes this one; it is only
         // read ahead, so a failed commit loses nothing (the next run starts before both).
         let (committed, following) = tokio::join!(
-            sink.commit(&events, &dead, advance),
+            sink.commit(&parts.events, &parts.items, &parts.dead, advance),
             next(source, options, stop)
         );
         let committed = committed?;
@@ -80,15 +82,15 @@ pub async fn backfill<S: Source>(
     source.start(&Value::Null).await?;
     let mut pending = next(source, options, stop).await?;
     while let Some(batch) = pending {
-        let (events, dead, outside) = split(batch.items, Some(range));
-        check_dead_letters(counters, dead.len() as u64, options)?;
+        let parts = split(batch.items, Some(range));
+        check_dead_letters(counters, parts.dead.len() as u64, options)?;
         let (committed, following) = tokio::join!(
-            sink.commit(&events, &dead, Advance::Stay),
+            sink.commit(&parts.events, &parts.items, &parts.dead, Advance::Stay),
             next(source, options, stop)
         );
         let committed = committed?;
-        counters.add(&committed, outside);
-        tracing::info!(position = %batch.position, inserted = committed.inserted, duplicates = committed.duplicates, outside_range = outside, "backfill batch committed");
+        counters.add(&committed, parts.outside);
+        tracing::info!(position = %batch.position, inserted = committed.inserted, duplicates = committed.duplicates, outside_range = parts.outside, "backfill batch committed");
         pending = following?;
     }
     Ok(())
@@ -113,24 +115,33 @@ fn check_dead_letters(counters: &Counters, more: u64, options: &Options) -> Resu
     }
 }
 
-/// A batch's events and dead letters, and how many events fell outside `range`.
-fn split(
-    items: Vec<crate::source::Item>,
-    range: Option<Range>,
-) -> (Vec<crate::event::Event>, Vec<DeadLetter>, u64) {
-    let (mut events, mut dead, mut outside) = (Vec::with_capacity(items.len()), Vec::new(), 0);
-    for item in items {
-        match item.event {
-            Ok(e) if range.is_some_and(|r| e.occurred_at < r.from || e.occurred_at >= r.to) => {
-                outside += 1
+/// A batch by what becomes of each record.
+#[derive(Default)]
+struct Parts {
+    events: Vec<Event>,
+    items: Vec<CatalogueItem>,
+    dead: Vec<DeadLetter>,
+    /// Events outside a backfill's range.
+    outside: u64,
+}
+
+fn split(records: Vec<Item>, range: Option<Range>) -> Parts {
+    let mut parts = Parts::default();
+    for record in records {
+        match record.entry {
+            Ok(Entry::Event(e))
+                if range.is_some_and(|r| e.occurred_at < r.from || e.occurred_at >= r.to) =>
+            {
+                parts.outside += 1
             }
-            Ok(e) => events.push(e),
-            Err(reason) => dead.push(DeadLetter {
-                origin: item.origin,
+            Ok(Entry::Event(e)) => parts.events.push(e),
+            Ok(Entry::Item(i)) => parts.items.push(i),
+            Err(reason) => parts.dead.push(DeadLetter {
+                origin: record.origin,
                 reason,
-                payload: item.payload,
+                payload: record.payload,
             }),
         }
     }
-    (events, dead, outside)
+    parts
 }

@@ -17,6 +17,7 @@ use serde_json::Value;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
 
+use crate::catalogue::CatalogueItem;
 use crate::error::{PipelineError, Result};
 use crate::event::Event;
 
@@ -126,10 +127,12 @@ impl Sink {
         Ok(position.unwrap_or(Value::Null))
     }
 
-    /// Commits one batch: events, dead letters and the position after them, all or nothing.
+    /// Commits one batch: events or catalogue items, dead letters and the position after
+    /// them, all or nothing.
     pub async fn commit(
         &mut self,
         events: &[Event],
+        items: &[CatalogueItem],
         dead: &[DeadLetter],
         advance: Advance<'_>,
     ) -> Result<Committed> {
@@ -158,6 +161,10 @@ impl Sink {
             .fetch_one(&mut *tx)
             .await?;
         }
+        let written = match items.is_empty() {
+            true => 0,
+            false => upsert_items(&mut tx, items).await?,
+        };
         if !dead.is_empty() {
             let column = |f: fn(&DeadLetter) -> &str| {
                 dead.iter().map(|d| f(d).to_owned()).collect::<Vec<_>>()
@@ -175,8 +182,8 @@ impl Sink {
             .await?;
         }
         let committed = Committed {
-            inserted: inserted as u64,
-            duplicates: events.len() as u64 - inserted as u64,
+            inserted: inserted as u64 + written,
+            duplicates: (events.len() + items.len()) as u64 - inserted as u64 - written,
             dead_letters: dead.len() as u64,
         };
         let (stored, to) = match advance {
@@ -236,6 +243,40 @@ impl Sink {
         tx.commit().await?;
         Ok(row.map(|r| r.0))
     }
+}
+
+/// Writes catalogue items, the last of an id in the batch winning, and returns how many were
+/// new or changed: one the table already holds as it is is not written again.
+async fn upsert_items(tx: &mut Transaction<'_, Postgres>, items: &[CatalogueItem]) -> Result<u64> {
+    let ids: Vec<&str> = items.iter().map(|i| i.item_id.as_str()).collect();
+    let attributes: Vec<Value> = items
+        .iter()
+        .map(|i| Value::Object(i.attributes.clone()))
+        .collect();
+    let available: Vec<bool> = items.iter().map(|i| i.available).collect();
+    let (written,): (i64,) = sqlx::query_as(
+        "WITH batch AS (
+             SELECT DISTINCT ON (b.item_id) b.item_id, b.attributes, b.available
+             FROM unnest($1::text[], $2::jsonb[], $3::bool[]) WITH ORDINALITY AS b(item_id, attributes, available, n)
+             ORDER BY b.item_id, b.n DESC
+         ), up AS (
+             INSERT INTO recsys.items AS i (tenant_id, item_id, attributes, available, updated_at)
+             SELECT (SELECT recsys.current_tenant()::recsys.tenant_name), item_id, attributes, available, now()
+             FROM batch
+             ON CONFLICT (tenant_id, item_id) DO UPDATE
+                 SET attributes = EXCLUDED.attributes, available = EXCLUDED.available,
+                     updated_at = EXCLUDED.updated_at
+                 WHERE (i.attributes, i.available) IS DISTINCT FROM (EXCLUDED.attributes, EXCLUDED.available)
+             RETURNING 1
+         )
+         SELECT count(*) FROM up",
+    )
+    .bind(ids)
+    .bind(attributes)
+    .bind(available)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(written as u64)
 }
 
 /// The events in COPY's text format: tab-separated, with `\`, tab, newline and carriage

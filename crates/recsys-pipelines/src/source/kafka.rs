@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Batch, Item, Source};
+use crate::catalogue::{Destination, Reading};
 use crate::error::{PipelineError, Result};
-use crate::format::{json_event, payload};
+use crate::format::{json_entry, payload};
 
 /// Bytes asked for per fetch: many messages per round trip, bounded memory. A fetch asks for
 /// about what the batch has room for (brokers return at least one whole record batch).
@@ -42,6 +43,7 @@ pub struct Topic {
     position: TopicPosition,
     /// Partitions read to their end (the high watermark of their last fetch).
     drained: BTreeMap<i32, bool>,
+    destination: Destination,
 }
 
 impl std::fmt::Debug for Topic {
@@ -111,7 +113,14 @@ impl Topic {
             follow: follow_ms,
             partitions: Vec::new(),
             drained: BTreeMap::new(),
+            destination: Destination::Interactions,
         })
+    }
+
+    /// Reads messages as `destination`'s records (interactions unless told).
+    pub fn reading(mut self, destination: Destination) -> Topic {
+        self.destination = destination;
+        self
     }
 
     /// Reads one fetch of a partition into `items`, all of it: a position inside a record
@@ -135,10 +144,17 @@ impl Topic {
         let mut next = offset;
         for r in records.into_iter().filter(|r| r.offset >= offset) {
             let origin = format!("kafka://{}/{partition}@{}", self.topic, r.offset);
-            let (event, text) = match &r.record.value {
+            let (entry, text) = match &r.record.value {
                 None => (Err("a message without a value".to_owned()), String::new()),
                 Some(bytes) => match std::str::from_utf8(bytes) {
-                    Ok(text) => (json_event(text, &origin, r.record.timestamp), payload(text)),
+                    Ok(text) => {
+                        // A message's own time stands for an event's missing one.
+                        let reading = Reading {
+                            destination: self.destination,
+                            now: r.record.timestamp,
+                        };
+                        (json_entry(text, &origin, &reading), payload(text))
+                    }
                     Err(e) => (
                         Err(format!("not UTF-8 (byte {})", e.valid_up_to())),
                         payload(&String::from_utf8_lossy(bytes)),
@@ -147,7 +163,7 @@ impl Topic {
             };
             items.push(Item {
                 origin,
-                event,
+                entry,
                 payload: text,
             });
             next = r.offset + 1;

@@ -12,15 +12,15 @@ pub mod s3;
 
 use serde_json::Value;
 
+use crate::catalogue::Entry;
 use crate::error::Result;
-use crate::event::Event;
 
-/// One record of a source: an event, or why it is not one.
+/// One record of a source: an entry, or why it is not one.
 #[derive(Debug)]
 pub struct Item {
     /// Where it is in its source (`s3://bucket/key:17`): a dead letter's position.
     pub origin: String,
-    pub event: Result<Event, String>,
+    pub entry: Result<Entry, String>,
     /// The record as read, for a dead letter (cut short).
     pub payload: String,
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Batch, Item, Source};
+use crate::catalogue::Destination;
 use crate::error::{PipelineError, Result};
 use crate::format::{self, Compression, Format, ObjectError, ObjectRecords};
 
@@ -64,17 +65,19 @@ pub struct ObjectSource<S> {
     store: S,
     order: Order,
     format: Option<Format>,
+    destination: Destination,
     queue: VecDeque<(ObjectInfo, Layout, u64)>,
     current: Option<ObjectRecords>,
     position: Option<ObjectPosition>,
 }
 
 impl<S: Store> ObjectSource<S> {
-    pub fn new(store: S, order: Order, format: Option<Format>) -> Self {
+    pub fn new(store: S, order: Order, format: Option<Format>, destination: Destination) -> Self {
         ObjectSource {
             store,
             order,
             format,
+            destination,
             queue: VecDeque::new(),
             current: None,
             position: None,
@@ -105,7 +108,7 @@ impl<S: Store> ObjectSource<S> {
             line: skip,
             complete: false,
         });
-        let opened = ObjectRecords::open(raw, layout, url.clone())
+        let opened = ObjectRecords::open(raw, layout, url.clone(), self.destination)
             .and_then(|mut r| r.skip_to(skip).map(|()| r));
         match opened {
             Ok(records) => self.current = Some(records),
@@ -121,7 +124,7 @@ impl<S: Store> ObjectSource<S> {
                 let position = self.position.as_mut().expect("an object is open");
                 items.push(Item {
                     origin: format!("{url}:{}", position.line),
-                    event: Err(format!(
+                    entry: Err(format!(
                         "object skipped from line {}: {why}",
                         position.line + 1
                     )),
@@ -195,7 +198,7 @@ impl<S: Store> Source for ObjectSource<S> {
                 Ok(Some(record)) => {
                     items.push(Item {
                         origin: format!("{url}:{}", record.line),
-                        event: record.event,
+                        entry: record.entry,
                         payload: record.payload,
                     });
                     self.position.as_mut().expect("an object is open").line = record.line;
@@ -272,9 +275,12 @@ mod tests {
             .items
             .iter()
             .map(|i| {
-                i.event
+                i.entry
                     .as_ref()
-                    .map(|e| e.user_id.clone())
+                    .map(|e| match e {
+                        crate::catalogue::Entry::Event(e) => e.user_id.clone(),
+                        crate::catalogue::Entry::Item(i) => i.item_id.clone(),
+                    })
                     .unwrap_or_else(|e| format!("dead: {e}"))
             })
             .collect()
@@ -285,7 +291,7 @@ mod tests {
             .build()
             .expect("runtime");
         rt.block_on(async {
-            let mut source = ObjectSource::new(store(), order, None);
+            let mut source = ObjectSource::new(store(), order, None, Destination::Interactions);
             source.start(&from).await.expect("start");
             let (mut seen, mut position) = (Vec::new(), from);
             while let Some(batch) = source.next_batch(max).await.expect("batch") {

@@ -11,15 +11,15 @@
 
 use std::str::FromStr;
 
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgRow};
 use sqlx::{Connection, PgConnection, Row};
 
 use super::{Batch, Item, Source};
+use crate::catalogue::{Destination, Reading};
 use crate::error::{PipelineError, Result};
-use crate::format::{json_event, payload};
+use crate::format::{json_entry, payload};
 
 /// Rows sharing the batch's last cursor value are read with it, up to this many times the
 /// batch size; more means the column does not grow with new rows.
@@ -51,6 +51,7 @@ pub struct Rows {
     cursor_type: Option<String>,
     position: QueryPosition,
     done: bool,
+    destination: Destination,
 }
 
 impl std::fmt::Debug for Rows {
@@ -119,7 +120,14 @@ impl Rows {
                 after: None,
             },
             done: false,
+            destination: Destination::Interactions,
         })
+    }
+
+    /// Reads rows as `destination`'s records (interactions unless told).
+    pub fn reading(mut self, destination: Destination) -> Rows {
+        self.destination = destination;
+        self
     }
 
     fn source_error(&self, what: &str, e: sqlx::Error) -> PipelineError {
@@ -229,7 +237,7 @@ impl Source for Rows {
         if rows.is_empty() {
             return Ok(None);
         }
-        let now = Utc::now();
+        let reading = Reading::new(self.destination);
         let mut items = Vec::with_capacity(rows.len());
         let (mut previous, mut rank) = (None::<String>, 0usize);
         for row in &rows {
@@ -245,7 +253,7 @@ impl Source for Rows {
                 .map_err(|e| PipelineError::Source(format!("reading a row: {e}")))?;
             let origin = format!("{}?{}={cursor}#{rank}", self.origin, self.position.cursor);
             items.push(Item {
-                event: json_event(&record, &origin, now),
+                entry: json_entry(&record, &origin, &reading),
                 payload: payload(&record),
                 origin,
             });
