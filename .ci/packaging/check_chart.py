@@ -7,6 +7,7 @@ references) and written as OUT/<value set>.yaml for kubernetes-validate. Step 5 
     python .ci/packaging/check_chart.py charts/recsys OUT KUBE_VERSION
 """
 
+import json
 import os
 import sys
 
@@ -60,7 +61,10 @@ VARIANTS = {
                        "jobs": [{"name": "nightly", "model": "default"}]},
         "pipelines": {"enabled": True, "database": {"existingSecret": "pg-pipelines", "urlKey": "url"},
                       "image": {"digest": "sha256:" + "1" * 64},
-                      "jobs": [{"name": "daily-export", "source": "s3://exports/events/", "args": ["--order=modified"]}]},
+                      "jobs": [{"name": "daily-export", "source": "s3://exports/events/",
+                                "args": ["--order=modified", "--train=default",
+                                         '--train-params={"incremental": true}']},
+                               {"name": "catalogue", "source": "s3://exports/catalogue/", "args": ["--into=items"]}]},
         "podDisruptionBudget": {"enabled": True, "minAvailable": None, "maxUnavailable": 1},
         "tests": {"enabled": False},
         "extraEnv": [{"name": "RECSYS_LOG", "value": "debug"}],
@@ -82,7 +86,7 @@ EXPECTED_KINDS = {
                       "CronJob": 4, "Secret": 1, "PersistentVolumeClaim": 1, "Job": 1,
                       "Ingress": 1, "PodDisruptionBudget": 1},
     "existing-secrets": {"ConfigMap": 2, "Deployment": 1, "Service": 1, "ServiceAccount": 1,
-                         "CronJob": 2, "PodDisruptionBudget": 1},
+                         "CronJob": 3, "PodDisruptionBudget": 1},
 }
 
 
@@ -140,6 +144,12 @@ def check_objects(variant, objs):
                     problems.append(f"{name}: {e['name']} given as plain text")
             if c["args"][0] != "run" or not any(a.startswith("--source=") for a in c["args"]):
                 problems.append(f"{name}: args {c['args']} do not run a source")
+            for a in c["args"]:
+                if a.startswith("--train-params="):
+                    try:
+                        json.loads(a.split("=", 1)[1])
+                    except ValueError:
+                        problems.append(f"{name}: {a} is not JSON once rendered")
             if not c["securityContext"].get("readOnlyRootFilesystem") or \
                     {"name": "tmp", "mountPath": "/tmp"} not in c.get("volumeMounts", []):
                 problems.append(f"{name}: needs a read-only root and a writable /tmp")
