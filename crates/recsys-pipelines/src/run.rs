@@ -38,34 +38,7 @@ pub async fn run<S: Source>(
     counters: &Counters,
     stop: &AtomicBool,
 ) -> Result<()> {
-    let mut position = sink.checkpoint(source.kind()).await?;
-    source.start(&position).await?;
-    let mut pending = next(source, options, stop).await?;
-    while let Some(batch) = pending {
-        // A followed source that waited in vain: nothing to commit.
-        if batch.items.is_empty() && batch.position == position {
-            pending = next(source, options, stop).await?;
-            continue;
-        }
-        let parts = split(batch.items, None);
-        check_dead_letters(counters, parts.dead.len() as u64, options)?;
-        let advance = Advance::From {
-            stored: &position,
-            to: &batch.position,
-        };
-        // The next batch is read and parsed while the database writes this one; it is only
-        // read ahead, so a failed commit loses nothing (the next run starts before both).
-        let (committed, following) = tokio::join!(
-            sink.commit(&parts.events, &parts.items, &parts.dead, advance),
-            next(source, options, stop)
-        );
-        let committed = committed?;
-        counters.add(&committed, 0);
-        position = batch.position;
-        tracing::info!(position = %position, inserted = committed.inserted, duplicates = committed.duplicates, dead_letters = committed.dead_letters, "batch committed");
-        pending = following?;
-    }
-    Ok(())
+    read(source, sink, None, options, counters, stop).await
 }
 
 /// Reads the whole source again and writes the events of `range`: what is already stored is
@@ -78,19 +51,51 @@ pub async fn backfill<S: Source>(
     counters: &Counters,
     stop: &AtomicBool,
 ) -> Result<()> {
-    sink.checkpoint(source.kind()).await?;
-    source.start(&Value::Null).await?;
+    read(source, sink, Some(range), options, counters, stop).await
+}
+
+/// A run (`range` None: from the checkpoint, moving it) or a backfill (from the start, the
+/// checkpoint left alone), batch by batch.
+async fn read<S: Source>(
+    source: &mut S,
+    sink: &mut Sink,
+    range: Option<Range>,
+    options: &Options,
+    counters: &Counters,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let mut position = sink.checkpoint(source.kind()).await?;
+    source
+        .start(range.map_or(&position, |_| &Value::Null))
+        .await?;
     let mut pending = next(source, options, stop).await?;
     while let Some(batch) = pending {
-        let parts = split(batch.items, Some(range));
+        // A followed source that waited in vain: nothing to commit.
+        if range.is_none() && batch.items.is_empty() && batch.position == position {
+            pending = next(source, options, stop).await?;
+            continue;
+        }
+        let parts = split(batch.items, range);
         check_dead_letters(counters, parts.dead.len() as u64, options)?;
+        let advance = match range {
+            None => Advance::From {
+                stored: &position,
+                to: &batch.position,
+            },
+            Some(_) => Advance::Stay,
+        };
+        // The next batch is read and parsed while the database writes this one; it is only
+        // read ahead, so a failed commit loses nothing (the next run starts before both).
         let (committed, following) = tokio::join!(
-            sink.commit(&parts.events, &parts.items, &parts.dead, Advance::Stay),
+            sink.commit(&parts.events, &parts.items, &parts.dead, advance),
             next(source, options, stop)
         );
         let committed = committed?;
         counters.add(&committed, parts.outside);
-        tracing::info!(position = %batch.position, inserted = committed.inserted, duplicates = committed.duplicates, outside_range = parts.outside, "backfill batch committed");
+        tracing::info!(position = %batch.position, inserted = committed.inserted, duplicates = committed.duplicates, dead_letters = committed.dead_letters, outside_range = parts.outside, "batch committed");
+        if range.is_none() {
+            position = batch.position;
+        }
         pending = following?;
     }
     Ok(())
