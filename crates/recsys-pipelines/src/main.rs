@@ -267,7 +267,7 @@ async fn execute(command: Command) -> Result<()> {
         )
         .await?
         .reading(args.into);
-        drive(&mut source, &mut sink, range, &options, &counters, &stop).await
+        run::read(&mut source, &mut sink, range, &options, &counters, &stop).await
     } else if is_postgres {
         let relation = match (args.table.clone(), args.query.clone()) {
             (Some(table), None) => Relation::Table(table),
@@ -285,7 +285,7 @@ async fn execute(command: Command) -> Result<()> {
         let mut source = Rows::connect(&args.source, relation, cursor)
             .await?
             .reading(args.into);
-        drive(&mut source, &mut sink, range, &options, &counters, &stop).await
+        run::read(&mut source, &mut sink, range, &options, &counters, &stop).await
     } else if args.source.starts_with("s3://") {
         let endpoint = Endpoint {
             url: args.s3_endpoint.clone(),
@@ -293,12 +293,12 @@ async fn execute(command: Command) -> Result<()> {
         };
         let bucket = Bucket::new(s3::client(&endpoint).await, &args.source)?;
         let mut source = ObjectSource::new(bucket, args.order, args.format, args.into);
-        drive(&mut source, &mut sink, range, &options, &counters, &stop).await
+        run::read(&mut source, &mut sink, range, &options, &counters, &stop).await
     } else {
         let path = args.source.strip_prefix("file://").unwrap_or(&args.source);
         let folder = Folder::new(path.as_ref())?;
         let mut source = ObjectSource::new(folder, args.order, args.format, args.into);
-        drive(&mut source, &mut sink, range, &options, &counters, &stop).await
+        run::read(&mut source, &mut sink, range, &options, &counters, &stop).await
     };
     counters.finish();
     let mut summary = counters.summary();
@@ -340,20 +340,6 @@ async fn train_after(
         "version": trained.version,
         "seconds": trained.seconds,
     }))
-}
-
-async fn drive<S: recsys_pipelines::source::Source>(
-    source: &mut S,
-    sink: &mut Sink,
-    range: Option<Range>,
-    options: &Options,
-    counters: &Counters,
-    stop: &AtomicBool,
-) -> Result<()> {
-    match range {
-        None => run::run(source, sink, options, counters, stop).await,
-        Some(range) => run::backfill(source, sink, range, options, counters, stop).await,
-    }
 }
 
 /// The rule `recsys.pipeline_state` checks, here for a clear message before connecting.

@@ -30,33 +30,11 @@ pub struct Range {
     pub to: DateTime<Utc>,
 }
 
-/// Reads the source from its checkpoint to its end.
-pub async fn run<S: Source>(
-    source: &mut S,
-    sink: &mut Sink,
-    options: &Options,
-    counters: &Counters,
-    stop: &AtomicBool,
-) -> Result<()> {
-    read(source, sink, None, options, counters, stop).await
-}
-
-/// Reads the whole source again and writes the events of `range`: what is already stored is
-/// skipped by its id, and the checkpoint does not move.
-pub async fn backfill<S: Source>(
-    source: &mut S,
-    sink: &mut Sink,
-    range: Range,
-    options: &Options,
-    counters: &Counters,
-    stop: &AtomicBool,
-) -> Result<()> {
-    read(source, sink, Some(range), options, counters, stop).await
-}
-
-/// A run (`range` None: from the checkpoint, moving it) or a backfill (from the start, the
-/// checkpoint left alone), batch by batch.
-async fn read<S: Source>(
+/// A run (`range` None): the source from its checkpoint to its end, the checkpoint moving
+/// with each batch. A backfill (`range` given): the whole source again, writing the events of
+/// the range only; what is already stored is skipped by its id, and the checkpoint does not
+/// move.
+pub async fn read<S: Source>(
     source: &mut S,
     sink: &mut Sink,
     range: Option<Range>,
