@@ -710,7 +710,7 @@ AS 'recsys-0.2.0', 'similar_items_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/api/train.rs:32
+-- extension/src/api/train.rs:31
 -- recsys::api::train::train
 CREATE  FUNCTION "train"(
 	"model" TEXT, /* Option < & str > */

@@ -51,13 +51,14 @@ impl Trainer<'_> {
             progress::update(&bar, p);
             Ok(())
         };
-        let ctx = FitContext {
-            on_progress: &on_progress,
-        };
-        let model = match previous {
-            Some(previous) => TrainedModel::refit(configured, data, previous, &ctx),
-            None => TrainedModel::fit(configured, data, &ctx),
-        };
+        let model = TrainedModel::fit_from(
+            configured,
+            data,
+            previous,
+            &FitContext {
+                on_progress: &on_progress,
+            },
+        );
         bar.finish_and_clear();
         Ok(model?)
     }

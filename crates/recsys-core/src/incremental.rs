@@ -27,6 +27,20 @@ pub fn take_incremental(params: &mut Value) -> Result<bool> {
 }
 
 impl TrainedModel {
+    /// [`TrainedModel::refit`] from `previous` when given, else [`TrainedModel::fit`]: what a
+    /// caller that takes an optional previous version calls.
+    pub fn fit_from(
+        configured: &Configured,
+        data: &Interactions,
+        previous: Option<&TrainedModel>,
+        ctx: &FitContext,
+    ) -> Result<Self> {
+        match previous {
+            Some(previous) => Self::refit(configured, data, previous, ctx),
+            None => Self::fit(configured, data, ctx),
+        }
+    }
+
     /// Trains on `data` starting from `previous` where the algorithm can, else from scratch;
     /// `manifest.metrics["incremental"]` says which it was.
     pub fn refit(

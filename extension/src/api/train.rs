@@ -14,7 +14,6 @@
 //! running to succeeded.
 
 use std::cell::Cell;
-use std::rc::Rc;
 use std::time::Instant;
 
 use pgrx::prelude::*;
@@ -113,19 +112,33 @@ fn train_impl(
         data.n_items()
     );
 
-    let previous = match incremental {
-        true => previous_version(&tenant, model, &configured, &data)?,
-        false => {
-            guc::check_training(&configured, &data, 0, &format!("training {algorithm}"))?;
-            None
-        }
+    // An incremental training starts from the active version: its stored bytes and the decoded
+    // model are both in memory for a moment, counted before either is read.
+    let (active, what) = match incremental {
+        true => (
+            spi::active_version(&tenant, model)?,
+            format!("training {algorithm} incrementally"),
+        ),
+        false => (None, format!("training {algorithm}")),
     };
-    let fit = Fit {
-        configured: &configured,
-        data: &data,
-        previous: previous.as_deref(),
-    };
-    let trained = fit_reporting_progress(&fit, &tenant, model, queued_run)?;
+    if incremental && active.is_none() {
+        notice!(
+            "recsys: model \"{model}\" has no active version to start from; training from scratch"
+        );
+    }
+    let previous_bytes = active.map_or(0, |(_, bytes)| (bytes as u64).saturating_mul(2));
+    guc::check_training(&configured, &data, previous_bytes, &what)?;
+    let previous = active
+        .map(|(id, _)| cache::model(&tenant, id))
+        .transpose()?;
+    let trained = fit_reporting_progress(
+        &configured,
+        &data,
+        previous.as_deref(),
+        &tenant,
+        model,
+        queued_run,
+    )?;
     if previous.is_some() && trained.manifest.metrics.get("incremental") != Some(&true.into()) {
         notice!("recsys: {algorithm} cannot resume from a previous version; trained from scratch");
     }
@@ -170,37 +183,11 @@ fn train_impl(
     ))
 }
 
-/// The model's active version, decoded, for an incremental training to start from; `None`
-/// (with a NOTICE) when there is none yet. Checks the memory limit with it counted.
-fn previous_version(
-    tenant: &str,
-    model: &str,
-    configured: &Configured,
-    data: &Interactions,
-) -> SqlResult<Option<Rc<TrainedModel>>> {
-    let what = format!("training {} incrementally", configured.algorithm().name());
-    let Some((id, bytes)) = spi::active_version(tenant, model)? else {
-        notice!(
-            "recsys: model \"{model}\" has no active version to start from; training from scratch"
-        );
-        guc::check_training(configured, data, 0, &what)?;
-        return Ok(None);
-    };
-    // Its stored bytes and the decoded model are both in memory for a moment.
-    guc::check_training(configured, data, (bytes as u64).saturating_mul(2), &what)?;
-    Ok(Some(cache::model(tenant, id)?))
-}
-
-/// What to fit: the algorithm, the data, and the version to start from if any.
-struct Fit<'a> {
-    configured: &'a Configured,
-    data: &'a Interactions,
-    previous: Option<&'a TrainedModel>,
-}
-
 /// Fits, sending progress as NOTICEs (and to the queued run, which a cancel stops).
 fn fit_reporting_progress(
-    fit: &Fit<'_>,
+    configured: &Configured,
+    data: &Interactions,
+    previous: Option<&TrainedModel>,
     tenant: &str,
     model: &str,
     queued_run: Option<i64>,
@@ -231,13 +218,14 @@ fn fit_reporting_progress(
         }
         Ok(())
     };
-    let ctx = FitContext {
-        on_progress: &on_progress,
-    };
-    Ok(match fit.previous {
-        Some(previous) => TrainedModel::refit(fit.configured, fit.data, previous, &ctx)?,
-        None => TrainedModel::fit(fit.configured, fit.data, &ctx)?,
-    })
+    Ok(TrainedModel::fit_from(
+        configured,
+        data,
+        previous,
+        &FitContext {
+            on_progress: &on_progress,
+        },
+    )?)
 }
 
 /// The model as one artifact, refused above `recsys.max_model_mb` (at most what one

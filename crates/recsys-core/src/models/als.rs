@@ -166,11 +166,8 @@ impl Params for AlsParams {
             warm.model.user_vector(Some(old), &[], row)
         })?;
         let (mut y, new_items) = warm_rows(&warm.items, f, |old, row| {
-            match old_items.get(old as usize * f..(old as usize + 1) * f) {
-                Some(v) => row.copy_from_slice(v),
-                None => return false,
-            }
-            true
+            let previous = old_items.get(old as usize * f..(old as usize + 1) * f);
+            previous.map(|v| row.copy_from_slice(v)).is_some()
         })?;
         let mut tally = Tally::new(ctx, INCREMENTAL_SWEEPS * (data.n_users() + data.n_items()));
         for sweep in 0..INCREMENTAL_SWEEPS {
