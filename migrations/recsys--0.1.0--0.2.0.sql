@@ -153,6 +153,12 @@ ALTER TABLE recsys.model_versions
     DROP CONSTRAINT model_versions_training_run_id_fkey,
     ADD FOREIGN KEY (tenant_id, training_run_id) REFERENCES recsys.training_runs (tenant_id, id);
 
+-- The transaction that wrote each interaction, for incremental training. Rows written before
+-- the upgrade count as written before any snapshot (xid 3, the first normal one), which no
+-- version of 0.1.0 recorded anyway; the constant default spares rewriting the table.
+ALTER TABLE recsys.interactions ADD COLUMN written_xact xid8 NOT NULL DEFAULT '3';
+ALTER TABLE recsys.interactions ALTER COLUMN written_xact SET DEFAULT pg_catalog.pg_current_xact_id();
+
 ALTER TABLE recsys.api_keys ADD COLUMN expires_at timestamptz;
 ALTER TABLE recsys.audit_log ADD COLUMN subject text DEFAULT recsys.current_subject();
 
@@ -454,6 +460,19 @@ AS $$
         RETURNING 1)
     SELECT count(*)::integer FROM failed
 $$;
+
+-- An updated interaction counts as written by the updating transaction, so the next
+-- incremental training sees that what its previous version read has changed (tables.sql).
+CREATE FUNCTION recsys.interaction_rewritten() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.written_xact := pg_catalog.pg_current_xact_id();
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER interaction_rewritten BEFORE UPDATE ON recsys.interactions
+    FOR EACH ROW EXECUTE FUNCTION recsys.interaction_rewritten();
 
 -- Function privileges, as grants.sql makes them.
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA recsys FROM PUBLIC;

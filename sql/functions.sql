@@ -266,3 +266,16 @@ AS $$
         RETURNING 1)
     SELECT count(*)::integer FROM failed
 $$;
+
+-- An updated interaction counts as written by the updating transaction, so the next
+-- incremental training sees that what its previous version read has changed (tables.sql).
+CREATE FUNCTION recsys.interaction_rewritten() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.written_xact := pg_catalog.pg_current_xact_id();
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER interaction_rewritten BEFORE UPDATE ON recsys.interactions
+    FOR EACH ROW EXECUTE FUNCTION recsys.interaction_rewritten();

@@ -139,6 +139,9 @@ CREATE TABLE recsys.interactions (
     weight      real NOT NULL DEFAULT 1
                 CHECK (weight > 0 AND weight <> 'NaN'::real AND weight <> 'Infinity'::real),
     occurred_at timestamptz NOT NULL DEFAULT now(),
+    -- The transaction that wrote the row (again on update): an incremental training reads the
+    -- rows its previous version's snapshot did not see.
+    written_xact xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
     PRIMARY KEY (tenant_id, event_id)
 );
 CREATE INDEX interactions_user ON recsys.interactions (tenant_id, user_id);
@@ -641,6 +644,19 @@ AS $$
         RETURNING 1)
     SELECT count(*)::integer FROM failed
 $$;
+
+-- An updated interaction counts as written by the updating transaction, so the next
+-- incremental training sees that what its previous version read has changed (tables.sql).
+CREATE FUNCTION recsys.interaction_rewritten() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.written_xact := pg_catalog.pg_current_xact_id();
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER interaction_rewritten BEFORE UPDATE ON recsys.interactions
+    FOR EACH ROW EXECUTE FUNCTION recsys.interaction_rewritten();
 /* </end connected objects> */
 
 /* <begin connected objects> */

@@ -38,6 +38,9 @@ CREATE TABLE recsys.interactions (
     weight      real NOT NULL DEFAULT 1
                 CHECK (weight > 0 AND weight <> 'NaN'::real AND weight <> 'Infinity'::real),
     occurred_at timestamptz NOT NULL DEFAULT now(),
+    -- The transaction that wrote the row (again on update): an incremental training reads the
+    -- rows its previous version's snapshot did not see.
+    written_xact xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
     PRIMARY KEY (tenant_id, event_id)
 );
 CREATE INDEX interactions_user ON recsys.interactions (tenant_id, user_id);

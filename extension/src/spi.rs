@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
-use pgrx::spi::{OwnedPreparedStatement, SpiClient};
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiHeapTupleData};
 use pgrx::JsonB;
 use pgrx::{PgBuiltInOids, PgOid};
 use recsys_core::{Interactions, InteractionsBuilder};
@@ -21,7 +21,9 @@ use recsys_core::{Interactions, InteractionsBuilder};
 use crate::error::{SqlError, SqlResult};
 use crate::guc;
 
+mod changes;
 mod history;
+pub use changes::{read_changes, Read, Source};
 pub use history::{record_eval, store_version, Stored};
 
 /// Rows fetched per cursor round trip while loading interactions.
@@ -51,7 +53,8 @@ pub fn select_one<T: FromDatum + IntoDatum>(
     })
 }
 
-/// All interactions of `tenant` as training data, calling `progress(rows so far)` after each
+/// All interactions of `tenant` as training data, and where they stood when read (none when
+/// there were none), calling `progress(rows so far)` after each
 /// batch. Ids go straight from the fetched rows into the builder, which copies each distinct
 /// id once; one timestamp per interaction is kept only with `timestamps` (splits and
 /// time-aware algorithms), otherwise just their range. Loading stops with 53200 once the
@@ -60,37 +63,73 @@ pub fn load_interactions(
     tenant: &str,
     timestamps: bool,
     mut progress: impl FnMut(u64),
-) -> SqlResult<Interactions> {
+) -> SqlResult<(Interactions, Option<Source>)> {
     let mut builder = if timestamps {
         InteractionsBuilder::new()
     } else {
         InteractionsBuilder::without_timestamps()
     };
-    Spi::connect(|client| -> SqlResult<()> {
-        let mut cursor = client.try_open_cursor(
-            "SELECT user_id::text, item_id::text, weight, occurred_at \
-             FROM recsys.interactions WHERE tenant_id OPERATOR(pg_catalog.=) $1",
-            &[tenant.into()],
-        )?;
+    let mut snapshot = None;
+    // The snapshot the cursor reads in, once (an init plan), for the next incremental
+    // training (`changes`).
+    for_each_row(
+        "SELECT user_id::text, item_id::text, weight, occurred_at, \
+                (SELECT pg_catalog.pg_current_snapshot()::text) \
+         FROM recsys.interactions WHERE tenant_id OPERATOR(pg_catalog.=) $1",
+        &[tenant.into()],
+        &mut builder,
+        |builder, row| {
+            if snapshot.is_none() {
+                snapshot = row.get::<String>(5)?;
+            }
+            let (user, item, weight, time) = interaction(&row)?;
+            Ok(builder.push(user, item, weight, time)?)
+        },
+        |builder, rows| {
+            guc::check_memory(builder.peak_bytes(), "loading the interactions")?;
+            progress(rows);
+            Ok(())
+        },
+    )?;
+    let rows = builder.len() as i64;
+    let source = snapshot.map(|snapshot| Source { snapshot, rows });
+    Ok((builder.build()?, source))
+}
+
+/// Runs `query` through a cursor, handing every row to `row` and, after each batch of
+/// [`BATCH`], the rows so far to `batch_done` (memory checks, progress); both with `state`.
+fn for_each_row<S>(
+    query: &str,
+    args: &[pgrx::datum::DatumWithOid<'_>],
+    state: &mut S,
+    mut row: impl FnMut(&mut S, SpiHeapTupleData<'_>) -> SqlResult<()>,
+    mut batch_done: impl FnMut(&mut S, u64) -> SqlResult<()>,
+) -> SqlResult<()> {
+    Spi::connect(|client| {
+        let mut cursor = client.try_open_cursor(query, args)?;
+        let mut rows = 0u64;
         loop {
             let table = cursor.fetch(BATCH)?;
             if table.is_empty() {
-                break;
+                return Ok(());
             }
-            for row in table {
-                builder.push(
-                    required(row.get::<&str>(1)?, "user_id")?,
-                    required(row.get::<&str>(2)?, "item_id")?,
-                    required(row.get::<f32>(3)?, "weight")?,
-                    unix_seconds(required(row.get(4)?, "occurred_at")?)?,
-                )?;
+            rows += table.len() as u64;
+            for r in table {
+                row(state, r)?;
             }
-            guc::check_memory(builder.peak_bytes(), "loading the interactions")?;
-            progress(builder.len() as u64);
+            batch_done(state, rows)?;
         }
-        Ok(())
-    })?;
-    Ok(builder.build()?)
+    })
+}
+
+/// The user, item, weight and time (seconds since 1970) in the first four columns of `row`.
+fn interaction<'r>(row: &'r SpiHeapTupleData<'_>) -> SqlResult<(&'r str, &'r str, f32, i64)> {
+    Ok((
+        required(row.get::<&str>(1)?, "user_id")?,
+        required(row.get::<&str>(2)?, "item_id")?,
+        required(row.get::<f32>(3)?, "weight")?,
+        unix_seconds(required(row.get(4)?, "occurred_at")?)?,
+    ))
 }
 
 /// Seconds since 1970 as `extract(epoch FROM t)::bigint` gives them (rounded half away from

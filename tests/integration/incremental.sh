@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Incremental training through recsys.train(..., '{"incremental": true}'), as a bound role:
-# ALS resumes from the active version's factors and folds in new users and items; the flag is
-# not stored as a parameter; what cannot resume says so and trains from scratch; a mismatch
-# with the active version is refused with 22023.
+# it reads only the users with rows the active version did not see (a late occurred_at
+# included), ALS folds them and new items in, popularity updates to what a full training
+# gives; a delete or an update since makes it train from scratch, as does an algorithm that
+# cannot update, each saying so; the flag is not stored as a parameter; a mismatch with the
+# active version is refused with 22023.
 source "$(dirname "$0")/common.sh"
 DB=recsys_it_incremental
 recreate_db $DB
@@ -27,12 +29,32 @@ pg -q -d $DB -U it_incr_op -c "INSERT INTO recsys.interactions (user_id, item_id
     UNION ALL SELECT user_id, 'i-new' FROM (SELECT DISTINCT user_id FROM recsys.interactions ORDER BY 1 LIMIT 40) u"
 out=$(train '{"factors": 16, "iterations": 10, "incremental": true}') || fail "incremental training failed: $out"
 [ "$(metric incremental)" = true ] || fail "the second training did not resume: $(metric incremental) $out"
+echo "$out" | grep -q "incrementally: 41 users with new interactions" || fail "did not read just the 41 changed users: $out"
 [ "$(q $DB -U it_incr_op -c "SELECT params ? 'incremental' FROM recsys.model_versions WHERE model = 'm' ORDER BY version DESC LIMIT 1")" = f ] \
     || fail "the flag was stored as a parameter"
 [ "$(q $DB -U it_incr_op -c "SELECT count(*) FROM recsys.recommend('newcomer', 10, 'm')")" = 10 ] || fail "no recommendations for a new user"
 known=$(q $DB -U it_incr_op -c "SELECT count(*) FROM recsys.similar_items('i-new', 5, 'm')" 2>&1) || fail "the new item is unknown: $known"
 [ "$known" = 5 ] || fail "the new item has $known similar items"
-pass "ALS resumes from the active version, with a new user and a new item solved"
+pass "ALS updates the active version with the changed users only, a new user and a new item solved"
+
+incremental_users() { # the changed users an incremental training read, or "from scratch"
+    local out
+    out=$(train '{"factors": 16, "iterations": 10, "incremental": true}') || fail "incremental training failed: $out"
+    if echo "$out" | grep -q "training from scratch"; then echo "from scratch"; return; fi
+    echo "$out" | sed -n 's/.*incrementally: \([0-9]*\) users with new interactions.*/\1/p'
+}
+[ "$(incremental_users)" = 0 ] || fail "with nothing new, users were read again"
+pg -q -d $DB -U it_incr_op -c "INSERT INTO recsys.interactions (user_id, item_id, occurred_at) VALUES ('u000002', 'i000001', '2001-01-01')"
+[ "$(incremental_users)" = 1 ] || fail "a late event (old occurred_at) was not picked up"
+pass "with nothing new nothing is read; a late event is new by when it was written, not its occurred_at"
+
+pg -q -d $DB -U it_incr_op -c "DELETE FROM recsys.interactions WHERE user_id = 'u000003'"
+[ "$(incremental_users)" = "from scratch" ] || fail "a delete did not make the training start from scratch"
+[ -z "$(metric incremental)" ] || fail "the training after a delete recorded incremental = $(metric incremental)"
+[ "$(incremental_users)" = 0 ] || fail "the training after the full one did not resume"
+pg -q -d $DB -U it_incr_op -c "UPDATE recsys.interactions SET weight = 3 WHERE user_id = 'u000004'"
+[ "$(incremental_users)" = "from scratch" ] || fail "an update did not make the training start from scratch"
+pass "a delete or an update since the active version makes the next training start from scratch"
 
 out=$(train '{"factors": 8, "incremental": true}') && fail "a change of factors was accepted: $out"
 echo "$out" | grep -q "22023" || fail "unexpected error for a change of factors: $out"
@@ -43,7 +65,18 @@ echo "$out" | grep -q "22023" || fail "unexpected error for a non-boolean flag: 
 pass "a version of other factors or another algorithm, or a flag not true/false, is refused with 22023"
 
 train '{}' pop popularity >/dev/null || fail "popularity training failed"
+pg -q -d $DB -U it_incr_op -c "INSERT INTO recsys.interactions (user_id, item_id) \
+    SELECT user_id, 'i-hot' FROM (SELECT DISTINCT user_id FROM recsys.interactions ORDER BY 1 DESC LIMIT 2000) u"
 out=$(train '{"incremental": true}' pop popularity) || fail "incremental popularity failed: $out"
-echo "$out" | grep -q "popularity cannot resume from a previous version; trained from scratch" || fail "no notice: $out"
-[ "$(metric incremental pop)" = false ] || fail "popularity recorded incremental = $(metric incremental pop)"
-pass "an algorithm that cannot resume trains from scratch and says so"
+[ "$(metric incremental pop)" = true ] || fail "popularity did not update: $(metric incremental pop) $out"
+train '{}' pop-full popularity >/dev/null || fail "popularity training failed"
+top() { q $DB -U it_incr_op -c "SELECT string_agg(item_id || ':' || round(score::numeric, 3), ',' ORDER BY rank) FROM recsys.recommend('nobody', 20, '$1')"; }
+[ "$(top pop)" = "$(top pop-full)" ] || fail "incremental popularity differs from a full training: $(top pop) vs $(top pop-full)"
+top pop | grep -q "^i-hot:" || fail "the new hot item is not first: $(top pop)"
+pass "popularity updates to what a full training gives"
+
+train '{}' knn itemknn >/dev/null || fail "itemknn training failed"
+out=$(train '{"incremental": true}' knn itemknn) || fail "incremental itemknn failed: $out"
+echo "$out" | grep -q "itemknn cannot train incrementally; training from scratch" || fail "no notice: $out"
+[ -z "$(metric incremental knn)" ] || fail "itemknn recorded incremental = $(metric incremental knn)"
+pass "an algorithm that cannot update trains from scratch and says so"

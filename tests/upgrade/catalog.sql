@@ -53,6 +53,10 @@ WITH extension_roles(names) AS (
     FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
     WHERE c.relnamespace = 'recsys'::regnamespace
   UNION ALL
+    SELECT 'trigger ' || pg_get_triggerdef(t.oid)
+    FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+    WHERE c.relnamespace = 'recsys'::regnamespace AND NOT t.tgisinternal
+  UNION ALL
     SELECT pg_catalog.format('policy %s.%s %s %s to %s using %s check %s', p.tablename,
                              p.policyname, p.permissive, p.cmd, p.roles, p.qual, p.with_check)
     FROM pg_policies p WHERE p.schemaname = 'recsys'

@@ -5,7 +5,7 @@
 
 use recsys_core::models::Configured;
 use recsys_core::offline::Holdout;
-use recsys_core::{FitContext, Interactions, Registry, TrainedModel};
+use recsys_core::{Changes, FitContext, Interactions, Registry, TrainedModel};
 use recsys_eval::MetricSummary;
 use serde_json::Value;
 
@@ -28,18 +28,33 @@ impl Trainer<'_> {
         configured: &Configured,
         data: &Interactions,
     ) -> Result<TrainedModel, CliError> {
-        self.fit_from(configured, data, None)
+        let need = recsys_core::budget::training_bytes(configured.params(), data);
+        self.with_progress(configured, need, |ctx| {
+            TrainedModel::fit(configured, data, ctx)
+        })
     }
 
-    /// [`Trainer::fit`], starting from `previous` when given (incremental training).
-    pub fn fit_from(
+    /// Updates `previous` with `changes` (incremental training), after checking that the
+    /// updated model fits in `--max-memory-mb` beside the previous one.
+    pub fn update(
         &self,
         configured: &Configured,
-        data: &Interactions,
-        previous: Option<&TrainedModel>,
+        changes: &Changes,
+        previous: &TrainedModel,
+    ) -> Result<TrainedModel, CliError> {
+        let need = recsys_core::budget::update_bytes(configured.params(), changes, previous);
+        self.with_progress(configured, need, |ctx| {
+            TrainedModel::update(configured, changes, previous, ctx)
+        })
+    }
+
+    fn with_progress(
+        &self,
+        configured: &Configured,
+        need: u64,
+        train: impl FnOnce(&FitContext) -> recsys_core::Result<TrainedModel>,
     ) -> Result<TrainedModel, CliError> {
         let algorithm = configured.algorithm().name();
-        let need = recsys_core::budget::training_bytes(configured.params(), data);
         recsys_core::budget::check(
             need,
             self.max_memory_mb,
@@ -51,14 +66,9 @@ impl Trainer<'_> {
             progress::update(&bar, p);
             Ok(())
         };
-        let model = TrainedModel::fit_from(
-            configured,
-            data,
-            previous,
-            &FitContext {
-                on_progress: &on_progress,
-            },
-        );
+        let model = train(&FitContext {
+            on_progress: &on_progress,
+        });
         bar.finish_and_clear();
         Ok(model?)
     }

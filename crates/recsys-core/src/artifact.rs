@@ -168,6 +168,11 @@ pub struct DataSummary {
     pub interactions: usize,
     pub min_timestamp: Option<i64>,
     pub max_timestamp: Option<i64>,
+    /// Where the source of the data stood when it was read, in the source's own terms (the
+    /// extension: the snapshot and row count that let the next training read only what
+    /// changed); opaque to the core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

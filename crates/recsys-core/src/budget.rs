@@ -7,7 +7,9 @@
 
 use crate::data::Interactions;
 use crate::error::{CoreError, Result};
+use crate::incremental::Changes;
 use crate::models::Params;
+use crate::trained::TrainedModel;
 
 /// The default limit of the CLI and of the extension's `recsys.max_train_memory_mb`.
 pub const DEFAULT_LIMIT_MB: u64 = 4096;
@@ -40,6 +42,26 @@ pub fn training_bytes(params: &dyn Params, data: &Interactions) -> u64 {
         .saturating_add(model_ids)
         .saturating_add(data.n_items() as u64 * 8)
         .saturating_add(params.memory_needed(&Shape::of(data)))
+}
+
+/// Bytes an incremental training ([`TrainedModel::update`]) needs beside `previous`, which is
+/// in memory already: the changes read, the merged id maps (as a fit's, three copies) and the
+/// algorithm's estimate for the merged shape, as [`training_bytes`] counts a fit's.
+pub fn update_bytes(params: &dyn Params, changes: &Changes, previous: &TrainedModel) -> u64 {
+    let read = [&changes.histories, &changes.seen]
+        .iter()
+        .map(|d| (d.matrix_bytes() + d.users.heap_bytes() + d.items.heap_bytes()) as u64)
+        .sum::<u64>();
+    let ids = (previous.users.heap_bytes() + previous.items.heap_bytes()) as u64
+        + (changes.histories.users.heap_bytes() + changes.histories.items.heap_bytes()) as u64;
+    let shape = Shape {
+        users: previous.users.len() + changes.histories.n_users(),
+        items: previous.items.len() + changes.histories.n_items(),
+        interactions: previous.manifest.data.interactions + changes.histories.nnz(),
+    };
+    read.saturating_add(3 * ids)
+        .saturating_add(shape.items as u64 * 8)
+        .saturating_add(params.memory_needed(&shape))
 }
 
 /// Refuses `need` bytes for `what` when they exceed `limit_mb`, naming `setting` (how the

@@ -82,18 +82,43 @@ impl TrainedModel {
 
     /// A fitted `model` of `data` with its id maps, fallback and manifest; the fit started at
     /// `started`.
-    pub(crate) fn wrap(
+    fn wrap(
         configured: &Configured,
         data: &Interactions,
+        model: Box<dyn Model>,
+        started: Instant,
+    ) -> Self {
+        let popularity: Vec<f32> = (0..data.n_items())
+            .map(|i| (data.by_item.indptr[i + 1] - data.by_item.indptr[i]) as f32)
+            .collect();
+        let summary = DataSummary {
+            users: data.n_users(),
+            items: data.n_items(),
+            interactions: data.nnz(),
+            min_timestamp: data.min_timestamp(),
+            max_timestamp: data.max_timestamp(),
+            source: None,
+        };
+        let (users, items) = (data.users.clone(), data.items.clone());
+        Self::assemble(
+            configured, summary, users, items, popularity, model, started,
+        )
+    }
+
+    /// A `model` of `configured` trained on `data` (`users` x `items`, each item with its
+    /// fallback `popularity`); the fit started at `started`.
+    pub(crate) fn assemble(
+        configured: &Configured,
+        data: DataSummary,
+        users: IdMap,
+        items: IdMap,
+        popularity: Vec<f32>,
         model: Box<dyn Model>,
         started: Instant,
     ) -> Self {
         let (algo, params) = (configured.algorithm(), configured.params());
         let mut metrics = serde_json::Map::new();
         metrics.insert("fit_seconds".into(), started.elapsed().as_secs_f64().into());
-        let popularity: Vec<f32> = (0..data.n_items())
-            .map(|i| (data.by_item.indptr[i + 1] - data.by_item.indptr[i]) as f32)
-            .collect();
         TrainedModel {
             manifest: Manifest {
                 format: FORMAT.into(),
@@ -101,18 +126,12 @@ impl TrainedModel {
                 algorithm: algo.name().into(),
                 algorithm_version: algo.version(),
                 params: params.to_json(),
-                data: DataSummary {
-                    users: data.n_users(),
-                    items: data.n_items(),
-                    interactions: data.nnz(),
-                    min_timestamp: data.min_timestamp(),
-                    max_timestamp: data.max_timestamp(),
-                },
+                data,
                 metrics,
                 blobs: vec![],
             },
-            users: data.users.clone(),
-            items: data.items.clone(),
+            users,
+            items,
             popular_order: popular_order(&popularity),
             popularity,
             model,

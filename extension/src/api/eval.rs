@@ -85,7 +85,7 @@ fn eval_impl(model: Option<&str>, k: Option<i32>, split: Option<JsonbText>) -> S
     let (algorithm, params) = spi::model_definition(&tenant, model)?;
     let configured = cache::registry(|r| r.configure(&algorithm, &params))?;
     // Splits by time need the timestamps, and every split goes through the same events.
-    let data = spi::load_interactions(&tenant, true, |_| {
+    let (data, _) = spi::load_interactions(&tenant, true, |_| {
         check_for_interrupts!();
     })?;
     if data.nnz() == 0 {

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use pgrx::prelude::*;
 use recsys_core::models::Configured;
-use recsys_core::{FitContext, Interactions, Progress, TrainedModel};
+use recsys_core::{FitContext, Progress, TrainedModel};
 
 use crate::error::{run, SqlError, SqlResult};
 use crate::jsonb_text::JsonbText;
@@ -95,53 +95,23 @@ fn train_impl(
         notice!("recsys: marked {abandoned} abandoned run(s) of model \"{model}\" failed");
     }
 
-    let data = spi::load_interactions(&tenant, configured.params().reads_timestamps(), |n| {
-        check_for_interrupts!();
-        if n >= 1_000_000 {
-            notice!("recsys: loaded {n} interactions");
-        }
-    })?;
-    if data.nnz() == 0 {
-        return Err(SqlError::no_data(format!("tenant \"{tenant}\" has no interactions to train on"))
-            .hint("insert interactions first: INSERT INTO recsys.interactions (user_id, item_id) VALUES (...)"));
-    }
-    notice!(
-        "recsys: training {algorithm} on {} interactions of {} users and {} items",
-        data.nnz(),
-        data.n_users(),
-        data.n_items()
-    );
-
-    // An incremental training starts from the active version: its stored bytes and the decoded
-    // model are both in memory for a moment, counted before either is read.
-    let (active, what) = match incremental {
-        true => (
-            spi::active_version(&tenant, model)?,
-            format!("training {algorithm} incrementally"),
-        ),
-        false => (None, format!("training {algorithm}")),
-    };
-    if incremental && active.is_none() {
-        notice!(
-            "recsys: model \"{model}\" has no active version to start from; training from scratch"
-        );
-    }
-    let previous_bytes = active.map_or(0, |(_, bytes)| (bytes as u64).saturating_mul(2));
-    guc::check_training(&configured, &data, previous_bytes, &what)?;
-    let previous = active
-        .map(|(id, _)| cache::model(&tenant, id))
-        .transpose()?;
-    let trained = fit_reporting_progress(
-        &configured,
-        &data,
-        previous.as_deref(),
-        &tenant,
+    let fitting = Fitting {
+        configured: &configured,
+        tenant: &tenant,
         model,
         queued_run,
-    )?;
-    if previous.is_some() && trained.manifest.metrics.get("incremental") != Some(&true.into()) {
-        notice!("recsys: {algorithm} cannot resume from a previous version; trained from scratch");
-    }
+    };
+    let previous = match incremental {
+        true => incremental_start(&fitting)?,
+        false => None,
+    };
+    let trained = match previous {
+        Some((previous, source, held)) => match update(&fitting, &previous, &source, held)? {
+            Some(trained) => trained,
+            None => fit(&fitting)?,
+        },
+        None => fit(&fitting)?,
+    };
     let bytes = artifact_bytes(&trained)?;
     let seconds = started.elapsed().as_secs_f64();
     // The sealed manifest lists every blob with its checksum, so versions can be compared.
@@ -149,10 +119,11 @@ fn train_impl(
         .map_err(|e| SqlError::invalid(e.to_string()))?;
     let metrics = serde_json::Value::Object(trained.manifest.metrics.clone());
     let algorithm = trained.algorithm().to_string();
+    let data = &trained.manifest.data;
     let (users, items, interactions) = (
-        data.n_users() as i64,
-        data.n_items() as i64,
-        data.nnz() as i64,
+        data.users as i64,
+        data.items as i64,
+        data.interactions as i64,
     );
 
     let stored = spi::Stored {
@@ -183,15 +154,117 @@ fn train_impl(
     ))
 }
 
-/// Fits, sending progress as NOTICEs (and to the queued run, which a cancel stops).
-fn fit_reporting_progress(
-    configured: &Configured,
-    data: &Interactions,
-    previous: Option<&TrainedModel>,
-    tenant: &str,
-    model: &str,
+/// What every way of training here shares.
+struct Fitting<'a> {
+    configured: &'a Configured,
+    tenant: &'a str,
+    model: &'a str,
     queued_run: Option<i64>,
+}
+
+/// Trains on all of the tenant's interactions, recording where they stood for the next
+/// incremental training.
+fn fit(f: &Fitting) -> SqlResult<TrainedModel> {
+    let (data, source) =
+        spi::load_interactions(f.tenant, f.configured.params().reads_timestamps(), |n| {
+            check_for_interrupts!();
+            if n >= 1_000_000 {
+                notice!("recsys: loaded {n} interactions");
+            }
+        })?;
+    let Some(source) = source else {
+        return Err(SqlError::no_data(format!("tenant \"{}\" has no interactions to train on", f.tenant))
+            .hint("insert interactions first: INSERT INTO recsys.interactions (user_id, item_id) VALUES (...)"));
+    };
+    let algorithm = f.configured.algorithm().name();
+    notice!(
+        "recsys: training {algorithm} on {} interactions of {} users and {} items",
+        data.nnz(),
+        data.n_users(),
+        data.n_items()
+    );
+    guc::check_training(f.configured, &data, 0, &format!("training {algorithm}"))?;
+    let mut trained = with_progress(f, |ctx| TrainedModel::fit(f.configured, &data, ctx))?;
+    trained.manifest.data.source = Some(source.to_json());
+    Ok(trained)
+}
+
+/// The active version an incremental training updates, what it read and the bytes it holds;
+/// `None` (with a NOTICE why) when the training has to start from scratch.
+fn incremental_start(
+    f: &Fitting,
+) -> SqlResult<Option<(std::rc::Rc<TrainedModel>, spi::Source, u64)>> {
+    let (model, algorithm) = (f.model, f.configured.algorithm().name());
+    let Some((id, bytes)) = spi::active_version(f.tenant, model)? else {
+        notice!(
+            "recsys: model \"{model}\" has no active version to start from; training from scratch"
+        );
+        return Ok(None);
+    };
+    // The stored bytes and the decoded model are both in memory for a moment.
+    let held = (bytes as u64).saturating_mul(2);
+    guc::check_memory(held, "reading the active version")?;
+    let previous = cache::model(f.tenant, id)?;
+    previous.require_algorithm_of(f.configured)?;
+    if !f.configured.params().updates() {
+        notice!("recsys: {algorithm} cannot train incrementally; training from scratch");
+        return Ok(None);
+    }
+    let Some(source) = spi::Source::from_json(previous.manifest.data.source.as_ref()) else {
+        notice!("recsys: the active version of \"{model}\" does not record what it was trained on; training from scratch");
+        return Ok(None);
+    };
+    Ok(Some((previous, source, held)))
+}
+
+/// Updates `previous` with what changed since `source`; `None` (with a NOTICE why) when the
+/// changes cannot be told and the training has to start from scratch.
+fn update(
+    f: &Fitting,
+    previous: &TrainedModel,
+    source: &spi::Source,
+    held: u64,
+) -> SqlResult<Option<TrainedModel>> {
+    let read = spi::read_changes(f.tenant, source, held, |n| {
+        check_for_interrupts!();
+        if n >= 1_000_000 {
+            notice!("recsys: loaded {n} interactions of changed users");
+        }
+    })?;
+    let (changes, now) = match read {
+        spi::Read::Changes(changes, now) => (changes, now),
+        spi::Read::Rewritten(then, kept) => {
+            notice!(
+                "recsys: {} of the {then} interactions the active version was trained on were deleted or updated since; training from scratch",
+                then - kept.min(then)
+            );
+            return Ok(None);
+        }
+    };
+    let algorithm = f.configured.algorithm().name();
+    notice!(
+        "recsys: training {algorithm} incrementally: {} users with new interactions ({} interactions in all)",
+        changes.histories.n_users(),
+        changes.histories.nnz()
+    );
+    let need = recsys_core::budget::update_bytes(f.configured.params(), &changes, previous);
+    guc::check_memory(
+        need.saturating_add(held),
+        &format!("training {algorithm} incrementally"),
+    )?;
+    let mut trained = with_progress(f, |ctx| {
+        TrainedModel::update(f.configured, &changes, previous, ctx)
+    })?;
+    trained.manifest.data.source = Some(now.to_json());
+    Ok(Some(trained))
+}
+
+/// Trains, sending progress as NOTICEs (and to the queued run, which a cancel stops).
+fn with_progress(
+    f: &Fitting,
+    train: impl FnOnce(&FitContext) -> recsys_core::Result<TrainedModel>,
 ) -> SqlResult<TrainedModel> {
+    let (tenant, model, queued_run) = (f.tenant, f.model, f.queued_run);
     if let Some(id) = queued_run {
         run_progress::publish(id, 0.0);
     }
@@ -218,14 +291,9 @@ fn fit_reporting_progress(
         }
         Ok(())
     };
-    Ok(TrainedModel::fit_from(
-        configured,
-        data,
-        previous,
-        &FitContext {
-            on_progress: &on_progress,
-        },
-    )?)
+    Ok(train(&FitContext {
+        on_progress: &on_progress,
+    })?)
 }
 
 /// The model as one artifact, refused above `recsys.max_model_mb` (at most what one

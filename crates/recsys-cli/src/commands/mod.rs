@@ -96,6 +96,17 @@ pub fn read(args: &InputArgs, timestamps: bool, bars: &Bars) -> Result<Interacti
     data
 }
 
+/// Every row of the input file, with the input's columns.
+pub fn read_raw_input(args: &InputArgs, bars: &Bars) -> Result<Vec<RawInteraction>, CliError> {
+    let bar = bars.reading(&args.input.display().to_string());
+    let columns = Columns {
+        weight: args.weight_column.clone(),
+    };
+    let rows = read_raw(&args.input, &columns, |n| bar.set_position(n));
+    bar.finish_and_clear();
+    rows
+}
+
 pub fn read_path(path: &Path, bars: &Bars) -> Result<Vec<RawInteraction>, CliError> {
     let bar = bars.reading(&path.display().to_string());
     let rows = read_raw(path, &Columns::default(), |n| bar.set_position(n));

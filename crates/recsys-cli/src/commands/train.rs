@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde_json::Value;
 
-use super::{parse_params, read, InputArgs};
+use super::{parse_params, read, read_raw_input, InputArgs};
 use crate::error::CliError;
 use crate::heap;
 use crate::trainer::Trainer;
-use recsys_core::TrainedModel;
+use recsys_core::{Changes, Interactions, TrainedModel};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -25,8 +25,9 @@ pub struct TrainArgs {
     /// Model directory to write (manifest.json + blobs/).
     #[arg(long, short)]
     pub output: PathBuf,
-    /// Train incrementally: start from this model directory (same algorithm) where the
-    /// algorithm can resume (ALS: its factors), instead of from scratch.
+    /// Train incrementally: update this model directory (same algorithm) with the users who
+    /// have interactions newer than its latest, where the algorithm can (ALS, popularity),
+    /// instead of training from scratch.
     #[arg(long, value_name = "DIR")]
     pub incremental_from: Option<PathBuf>,
 }
@@ -45,24 +46,44 @@ pub fn run(a: TrainArgs, t: &Trainer) -> Result<(), CliError> {
         Some(dir) => Some(TrainedModel::load_dir(&t.registry, dir)?),
         None => None,
     };
-    let data = read(&a.input, configured.params().reads_timestamps(), t.bars)?;
-    let model = t.fit_from(&configured, &data, previous.as_ref())?;
-    drop(previous);
+    if let Some(previous) = &previous {
+        previous.require_algorithm_of(&configured)?;
+    }
+    // An algorithm that cannot update trains on everything, as without a previous model.
+    let (model, read_mib) = match previous.filter(|_| configured.params().updates()) {
+        Some(previous) => {
+            let rows = read_raw_input(&a.input, t.bars)?;
+            let changes = Changes::newer_than(&rows, &previous)?;
+            drop(rows);
+            let model = t.update(&configured, &changes, &previous)?;
+            let data = [&changes.histories, &changes.seen];
+            (
+                model,
+                data.map(mib_read)
+                    .iter()
+                    .fold([0.0; 2], |s, m| [s[0] + m[0], s[1] + m[1]]),
+            )
+        }
+        None => {
+            let data = read(&a.input, configured.params().reads_timestamps(), t.bars)?;
+            let model = t.fit(&configured, &data)?;
+            (model, mib_read(&data))
+        }
+    };
+    let data = &model.manifest.data;
     let mut summary = serde_json::json!({
         "model": a.output,
         "algorithm": model.algorithm(),
         "params": model.manifest.params,
-        "users": data.n_users(),
-        "items": data.n_items(),
-        "interactions": data.nnz(),
+        "users": data.users,
+        "items": data.items,
+        "interactions": data.interactions,
         "fit_seconds": model.manifest.metrics.get("fit_seconds"),
         "incremental": model.manifest.metrics.get("incremental").unwrap_or(&false.into()),
-        "data_mib": data.matrix_bytes() as f64 / MIB,
-        "ids_mib": (data.users.heap_bytes() + data.items.heap_bytes()) as f64 / MIB,
+        "data_mib": read_mib[0],
+        "ids_mib": read_mib[1],
     });
-    // Done with the data and the model: free the one and move the other into the files, so
-    // saving needs no second copy of either.
-    drop(data);
+    // Move the model into the files, so saving needs no second copy of it.
     model.into_dir(&a.output)?;
     summary["model_mib"] = (dir_bytes(&a.output) as f64 / MIB).into();
     summary["peak_heap_mib"] = (heap::peak_bytes() as f64 / MIB).into();
@@ -71,6 +92,14 @@ pub fn run(a: TrainArgs, t: &Trainer) -> Result<(), CliError> {
     }
     println!("{summary}");
     Ok(())
+}
+
+/// MiB of the matrices and of the ids of data read.
+fn mib_read(data: &Interactions) -> [f64; 2] {
+    [
+        data.matrix_bytes() as f64 / MIB,
+        (data.users.heap_bytes() + data.items.heap_bytes()) as f64 / MIB,
+    ]
 }
 
 /// Total size of the regular files under `dir`.

@@ -21,6 +21,32 @@ impl Csr {
         (&self.indices[a..b], &self.values[a..b])
     }
 
+    /// The given rows, in that order, with column `c` renamed `columns[c]` (of `n_cols`).
+    pub fn select_rows(&self, rows: &[usize], columns: &[u32], n_cols: usize) -> Csr {
+        let mut out = Csr {
+            n_rows: rows.len(),
+            n_cols,
+            indptr: Vec::with_capacity(rows.len() + 1),
+            ..Csr::default()
+        };
+        out.indptr.push(0);
+        let mut entries = Vec::new();
+        for &r in rows {
+            let (cols, vals) = self.row(r);
+            entries.clear();
+            entries.extend(
+                cols.iter()
+                    .map(|&c| columns[c as usize])
+                    .zip(vals.iter().copied()),
+            );
+            entries.sort_unstable_by_key(|&(c, _)| c);
+            out.indices.extend(entries.iter().map(|&(c, _)| c));
+            out.values.extend(entries.iter().map(|&(_, v)| v));
+            out.indptr.push(out.indices.len());
+        }
+        out
+    }
+
     /// The transpose, with sorted indices per row.
     pub fn transpose(&self) -> Csr {
         let mut indptr = vec![0usize; self.n_cols + 1];

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::artifact::{Artifact, Blob};
+use crate::artifact::{Artifact, Blob, DataSummary};
 use crate::budget::Shape;
 use crate::data::Interactions;
 use crate::error::{CoreError, Result};
@@ -114,16 +114,18 @@ pub trait Params: ToJson + Send + Sync {
     }
     /// Trains on `data`.
     fn fit(&self, data: &Interactions, ctx: &FitContext) -> Result<Box<dyn Model>>;
-    /// Trains on `data` starting from `warm`, a model these parameters' algorithm fitted
-    /// before (incremental training): cheaper than [`Params::fit`] where the algorithm can
-    /// resume. `None` when it cannot, and the caller fits from scratch; the default.
-    fn refit(
-        &self,
-        _data: &Interactions,
-        _warm: &WarmStart<'_>,
-        _ctx: &FitContext,
-    ) -> Result<Option<Box<dyn Model>>> {
-        Ok(None)
+    /// Whether [`Params::update`] can bring a model of these parameters up to date with the
+    /// users that changed, instead of a fit on everything (incremental training). Default: no.
+    fn updates(&self) -> bool {
+        false
+    }
+    /// Updates the model these parameters' algorithm fitted before with `update`'s changes;
+    /// called only when [`Params::updates`] says it can.
+    fn update(&self, update: &Update<'_>, _ctx: &FitContext) -> Result<Box<dyn Model>> {
+        Err(CoreError::param(
+            "incremental",
+            format!("{} cannot train incrementally", update.algorithm),
+        ))
     }
     /// Rebuilds a model from the blobs it saved, for `n_users` x `n_items` training data.
     fn load(
@@ -134,14 +136,51 @@ pub trait Params: ToJson + Send + Sync {
     ) -> Result<Box<dyn Model>>;
 }
 
-/// A model trained before, for [`Params::refit`], with the rows of the new data mapped to its
-/// own: the same external id is the same user or item, at whatever index.
-pub struct WarmStart<'a> {
-    pub model: &'a dyn Model,
-    /// For each user of the new data, its index in `model`, if it had one.
-    pub users: Vec<Option<u32>>,
-    /// For each item of the new data, its index in `model`, if it had one.
-    pub items: Vec<Option<u32>>,
+/// A model trained before and what changed since, for [`Params::update`]. Rows of the
+/// updated model are the previous model's, in their order, then the new users and items.
+pub struct Update<'a> {
+    pub algorithm: &'a str,
+    pub previous: &'a dyn Model,
+    /// The previous model's training data.
+    pub previous_data: &'a DataSummary,
+    /// The whole current history of every user with new interactions.
+    pub histories: &'a Interactions,
+    /// The part of `histories` the previous model was trained on.
+    pub seen: &'a Interactions,
+    /// For each user and item of `histories`, its row in the updated model.
+    pub users: Vec<u32>,
+    pub items: Vec<u32>,
+    /// For each user and item of `seen`, its row in the updated model.
+    pub seen_users: Vec<u32>,
+    pub seen_items: Vec<u32>,
+    /// Users and items of the previous model, then of the updated one.
+    pub previous_shape: (usize, usize),
+    pub shape: (usize, usize),
+}
+
+impl Update<'_> {
+    /// The latest timestamp of the previous data and the histories.
+    pub fn max_timestamp(&self) -> Option<i64> {
+        self.previous_data
+            .max_timestamp
+            .max(self.histories.max_timestamp())
+    }
+
+    /// Adds `sign * value(pair)` to `out[item]` for every (user, item) pair of the histories
+    /// (sign 1) and of the seen part (sign -1): a per-item sum moved from the previous data
+    /// to the current one, as far as these users go.
+    pub fn add_pair_changes(&self, out: &mut [f64], value: impl Fn(i64) -> f64) -> Result<()> {
+        for (data, items, sign) in [
+            (self.histories, &self.items, 1.0),
+            (self.seen, &self.seen_items, -1.0),
+        ] {
+            let stamps = data.timestamps()?;
+            for (&item, &t) in data.by_user.indices.iter().zip(stamps) {
+                out[items[item as usize] as usize] += sign * value(t);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A parameter struct that names its algorithm and checks its own values, in the manner of

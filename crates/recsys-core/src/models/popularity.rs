@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ensure, FitContext, Guarded, Model, ParamGuard, Params};
+use super::{ensure, FitContext, Guarded, Model, ParamGuard, Params, Update};
 use crate::artifact::{Artifact, Blob};
 use crate::budget::Shape;
 use crate::data::Interactions;
@@ -77,6 +77,40 @@ impl Params for PopularityParams {
         ctx.report("popularity", 1, 1)?;
         Ok(Box::new(PopularityModel {
             scores: scores.into_iter().map(|s| s as f32).collect(),
+        }))
+    }
+
+    fn updates(&self) -> bool {
+        true
+    }
+
+    /// The previous scores, decayed to the new reference time, minus what the changed users
+    /// counted before plus what they count now: what a fit on all the data gives.
+    fn update(&self, update: &Update<'_>, ctx: &FitContext) -> Result<Box<dyn Model>> {
+        let p = self;
+        let mut previous = vec![0f32; update.previous_shape.1];
+        update.previous.score(None, &[], &mut previous);
+        let mut scores: Vec<f64> = previous.iter().map(|&s| f64::from(s)).collect();
+        scores.resize(update.shape.1, 0.0);
+        match p.half_life_days {
+            None => update.add_pair_changes(&mut scores, |_| 1.0)?,
+            Some(days) => {
+                let half_life = days * 86_400.0;
+                let reference = |latest: Option<i64>| p.reference_time.or(latest).unwrap_or(0);
+                let (before, now) = (
+                    reference(update.previous_data.max_timestamp),
+                    reference(update.max_timestamp()),
+                );
+                let decay = 0.5f64.powf((now - before) as f64 / half_life);
+                scores.iter_mut().for_each(|s| *s *= decay);
+                update
+                    .add_pair_changes(&mut scores, |t| 0.5f64.powf((now - t) as f64 / half_life))?;
+            }
+        }
+        ctx.report("popularity", 1, 1)?;
+        // What was subtracted was added before, up to rounding.
+        Ok(Box::new(PopularityModel {
+            scores: scores.into_iter().map(|s| s.max(0.0) as f32).collect(),
         }))
     }
 
