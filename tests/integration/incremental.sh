@@ -56,6 +56,21 @@ pg -q -d $DB -U it_incr_op -c "UPDATE recsys.interactions SET weight = 3 WHERE u
 [ "$(incremental_users)" = "from scratch" ] || fail "an update did not make the training start from scratch"
 pass "a delete or an update since the active version makes the next training start from scratch"
 
+# A row whose transaction is still open when a training reads is new to the next one, however
+# old its occurred_at and whichever commits first.
+pg -q -d $DB -U it_incr_op -c "BEGIN" \
+    -c "INSERT INTO recsys.interactions (user_id, item_id, occurred_at) VALUES ('u000005', 'i000002', '2001-01-01')" \
+    -c "SELECT pg_sleep(4)" -c "COMMIT" &
+writer=$!
+for _ in $(seq 100); do
+    [ "$(q $DB -c "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(4)'")" = 1 ] && break
+    sleep 0.1
+done
+[ "$(incremental_users)" = 0 ] || fail "a training read a row of a transaction still open"
+wait $writer
+[ "$(incremental_users)" = 1 ] || fail "a row committed after the previous training's snapshot was not picked up"
+pass "a row committed after a training read is picked up by the next one"
+
 out=$(train '{"factors": 8, "incremental": true}') && fail "a change of factors was accepted: $out"
 echo "$out" | grep -q "22023" || fail "unexpected error for a change of factors: $out"
 out=$(train '{"incremental": true}' m itemknn) && fail "a change of algorithm was accepted: $out"
