@@ -301,11 +301,11 @@ pub fn artifact(version_id: i64) -> SqlResult<Vec<u8>> {
     bytes.ok_or_else(|| SqlError::no_data("the model version was deleted while in use"))
 }
 
-/// The id and artifact size of `tenant`'s `model`'s active version, if it has one.
-pub fn active_version(tenant: &str, model: &str) -> SqlResult<Option<(i64, i64)>> {
+/// The id, artifact size and algorithm of `tenant`'s `model`'s active version, if it has one.
+pub fn active_version(tenant: &str, model: &str) -> SqlResult<Option<(i64, i64, String)>> {
     Spi::connect(|client| {
         let table = client.select(
-            "SELECT v.id, pg_catalog.octet_length(v.artifact)::bigint \
+            "SELECT v.id, pg_catalog.octet_length(v.artifact)::bigint, v.algorithm \
              FROM recsys.models m JOIN recsys.model_versions v \
                ON v.tenant_id OPERATOR(pg_catalog.=) m.tenant_id AND v.model = m.name \
               AND v.version = m.active_version \
@@ -316,8 +316,8 @@ pub fn active_version(tenant: &str, model: &str) -> SqlResult<Option<(i64, i64)>
         if table.is_empty() {
             return Ok(None);
         }
-        Ok(match table.first().get_two::<i64, i64>()? {
-            (Some(id), Some(bytes)) => Some((id, bytes)),
+        Ok(match table.first().get_three::<i64, i64, String>()? {
+            (Some(id), Some(bytes), Some(algorithm)) => Some((id, bytes, algorithm)),
             _ => None,
         })
     })

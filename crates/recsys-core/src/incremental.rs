@@ -123,7 +123,7 @@ impl TrainedModel {
         previous: &TrainedModel,
         ctx: &FitContext,
     ) -> Result<Self> {
-        previous.require_algorithm_of(configured)?;
+        require_same_algorithm(previous.algorithm(), configured)?;
         let name = configured.algorithm().name();
         let started = Instant::now();
         let Changes { histories, seen } = changes;
@@ -137,7 +137,6 @@ impl TrainedModel {
             seen,
             users: rows_in(&histories.users, &users)?,
             items: rows_in(&histories.items, &items)?,
-            seen_users: rows_in(&seen.users, &users)?,
             seen_items: rows_in(&seen.items, &items)?,
             previous_shape: (previous.users.len(), previous.items.len()),
             shape: (users.len(), items.len()),
@@ -158,23 +157,21 @@ impl TrainedModel {
     }
 }
 
-impl TrainedModel {
-    /// Refuses `configured` when it names another algorithm than this model's: an
-    /// incremental training continues a model, it cannot change what it is.
-    pub fn require_algorithm_of(&self, configured: &Configured) -> Result<()> {
-        let name = configured.algorithm().name();
-        if self.algorithm() == name {
-            return Ok(());
-        }
-        Err(CoreError::param(
-            "incremental",
-            format!(
-                "the active version was trained with {}, not {name}; train without \
-                 \"incremental\" to change the algorithm",
-                self.algorithm()
-            ),
-        ))
+/// Refuses `configured` when it names another algorithm than `previous` (the algorithm of
+/// the version to update): an incremental training continues a model, it cannot change what
+/// it is.
+pub fn require_same_algorithm(previous: &str, configured: &Configured) -> Result<()> {
+    let name = configured.algorithm().name();
+    if previous == name {
+        return Ok(());
     }
+    Err(CoreError::param(
+        "incremental",
+        format!(
+            "the active version was trained with {previous}, not {name}; train without \
+             \"incremental\" to change the algorithm"
+        ),
+    ))
 }
 
 /// `old`'s ids, then those of `new` it lacks, in `new`'s order.

@@ -20,7 +20,7 @@ pub mod trained;
 
 pub use data::{IdMap, Interactions, InteractionsBuilder, RawInteraction};
 pub use error::{CoreError, ErrorKind, Result};
-pub use incremental::{take_incremental, Changes};
+pub use incremental::{require_same_algorithm, take_incremental, Changes};
 pub use models::{Algorithm, FitContext, Model, Progress, Registry};
 pub use recsys_eval::SplitMix64;
 pub use trained::{Recommendations, TrainedModel, UserQuery};

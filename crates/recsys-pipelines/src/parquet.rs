@@ -161,13 +161,7 @@ impl ParquetRecords {
 
 /// The row as one JSON object, for a dead letter.
 fn row_json(names: &[String], cells: Vec<Cell>) -> Value {
-    let fields = names.iter().zip(cells).map(|(name, cell)| {
-        let value = match cell {
-            Cell::Text(s) => Value::from(s),
-            Cell::Json(v) => v,
-        };
-        (name.clone(), value)
-    });
+    let fields = names.iter().cloned().zip(cells.into_iter().map(json_of));
     Value::Object(fields.collect::<Map<_, _>>())
 }
 

@@ -108,9 +108,9 @@ fn train_impl(
     let trained = match previous {
         Some((previous, source, held)) => match update(&fitting, &previous, &source, held)? {
             Some(trained) => trained,
-            None => fit(&fitting)?,
+            None => fit(&fitting, held)?,
         },
-        None => fit(&fitting)?,
+        None => fit(&fitting, 0)?,
     };
     let bytes = artifact_bytes(&trained)?;
     let seconds = started.elapsed().as_secs_f64();
@@ -162,16 +162,25 @@ struct Fitting<'a> {
     queued_run: Option<i64>,
 }
 
+/// Reports rows loaded so far (`what` names them) once past a million, and lets a pending
+/// cancel through.
+fn loading_progress(what: &'static str) -> impl FnMut(u64) {
+    move |n| {
+        check_for_interrupts!();
+        if n >= 1_000_000 {
+            notice!("recsys: loaded {n} {what}");
+        }
+    }
+}
+
 /// Trains on all of the tenant's interactions, recording where they stood for the next
-/// incremental training.
-fn fit(f: &Fitting) -> SqlResult<TrainedModel> {
-    let (data, source) =
-        spi::load_interactions(f.tenant, f.configured.params().reads_timestamps(), |n| {
-            check_for_interrupts!();
-            if n >= 1_000_000 {
-                notice!("recsys: loaded {n} interactions");
-            }
-        })?;
+/// incremental training; `held` bytes (an active version in memory) are counted besides.
+fn fit(f: &Fitting, held: u64) -> SqlResult<TrainedModel> {
+    let (data, source) = spi::load_interactions(
+        f.tenant,
+        f.configured.params().reads_timestamps(),
+        loading_progress("interactions"),
+    )?;
     let Some(source) = source else {
         return Err(SqlError::no_data(format!("tenant \"{}\" has no interactions to train on", f.tenant))
             .hint("insert interactions first: INSERT INTO recsys.interactions (user_id, item_id) VALUES (...)"));
@@ -183,7 +192,7 @@ fn fit(f: &Fitting) -> SqlResult<TrainedModel> {
         data.n_users(),
         data.n_items()
     );
-    guc::check_training(f.configured, &data, 0, &format!("training {algorithm}"))?;
+    guc::check_training(f.configured, &data, held, &format!("training {algorithm}"))?;
     let mut trained = with_progress(f, |ctx| TrainedModel::fit(f.configured, &data, ctx))?;
     trained.manifest.data.source = Some(source.to_json());
     Ok(trained)
@@ -195,21 +204,22 @@ fn incremental_start(
     f: &Fitting,
 ) -> SqlResult<Option<(std::rc::Rc<TrainedModel>, spi::Source, u64)>> {
     let (model, algorithm) = (f.model, f.configured.algorithm().name());
-    let Some((id, bytes)) = spi::active_version(f.tenant, model)? else {
+    let Some((id, bytes, active_algorithm)) = spi::active_version(f.tenant, model)? else {
         notice!(
             "recsys: model \"{model}\" has no active version to start from; training from scratch"
         );
         return Ok(None);
     };
-    // The stored bytes and the decoded model are both in memory for a moment.
-    let held = (bytes as u64).saturating_mul(2);
-    guc::check_memory(held, "reading the active version")?;
-    let previous = cache::model(f.tenant, id)?;
-    previous.require_algorithm_of(f.configured)?;
+    // Both refusals come before the version is read and decoded.
+    recsys_core::require_same_algorithm(&active_algorithm, f.configured)?;
     if !f.configured.params().updates() {
         notice!("recsys: {algorithm} cannot train incrementally; training from scratch");
         return Ok(None);
     }
+    // The stored bytes and the decoded model are both in memory for a moment.
+    let held = (bytes as u64).saturating_mul(2);
+    guc::check_memory(held, "reading the active version")?;
+    let previous = cache::model(f.tenant, id)?;
     let Some(source) = spi::Source::from_json(previous.manifest.data.source.as_ref()) else {
         notice!("recsys: the active version of \"{model}\" does not record what it was trained on; training from scratch");
         return Ok(None);
@@ -225,12 +235,12 @@ fn update(
     source: &spi::Source,
     held: u64,
 ) -> SqlResult<Option<TrainedModel>> {
-    let read = spi::read_changes(f.tenant, source, held, |n| {
-        check_for_interrupts!();
-        if n >= 1_000_000 {
-            notice!("recsys: loaded {n} interactions of changed users");
-        }
-    })?;
+    let read = spi::read_changes(
+        f.tenant,
+        source,
+        held,
+        loading_progress("interactions of changed users"),
+    )?;
     let (changes, now) = match read {
         spi::Read::Changes(changes, now) => (changes, now),
         spi::Read::Rewritten(then, kept) => {

@@ -88,28 +88,35 @@ impl SplitOptions {
 /// algorithms need them), otherwise only their range.
 pub fn read(args: &InputArgs, timestamps: bool, bars: &Bars) -> Result<Interactions, CliError> {
     let bar = bars.reading(&args.input.display().to_string());
-    let columns = Columns {
-        weight: args.weight_column.clone(),
-    };
-    let data = read_interactions(&args.input, &columns, timestamps, |n| bar.set_position(n));
+    let data = read_interactions(&args.input, &columns(args), timestamps, |n| {
+        bar.set_position(n)
+    });
     bar.finish_and_clear();
     data
 }
 
 /// Every row of the input file, with the input's columns.
 pub fn read_raw_input(args: &InputArgs, bars: &Bars) -> Result<Vec<RawInteraction>, CliError> {
-    let bar = bars.reading(&args.input.display().to_string());
-    let columns = Columns {
-        weight: args.weight_column.clone(),
-    };
-    let rows = read_raw(&args.input, &columns, |n| bar.set_position(n));
-    bar.finish_and_clear();
-    rows
+    read_raw_with_bar(&args.input, &columns(args), bars)
 }
 
 pub fn read_path(path: &Path, bars: &Bars) -> Result<Vec<RawInteraction>, CliError> {
+    read_raw_with_bar(path, &Columns::default(), bars)
+}
+
+fn columns(args: &InputArgs) -> Columns {
+    Columns {
+        weight: args.weight_column.clone(),
+    }
+}
+
+fn read_raw_with_bar(
+    path: &Path,
+    columns: &Columns,
+    bars: &Bars,
+) -> Result<Vec<RawInteraction>, CliError> {
     let bar = bars.reading(&path.display().to_string());
-    let rows = read_raw(path, &Columns::default(), |n| bar.set_position(n));
+    let rows = read_raw(path, columns, |n| bar.set_position(n));
     bar.finish_and_clear();
     rows
 }

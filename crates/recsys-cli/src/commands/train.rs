@@ -47,7 +47,7 @@ pub fn run(a: TrainArgs, t: &Trainer) -> Result<(), CliError> {
         None => None,
     };
     if let Some(previous) = &previous {
-        previous.require_algorithm_of(&configured)?;
+        recsys_core::require_same_algorithm(previous.algorithm(), &configured)?;
     }
     // An algorithm that cannot update trains on everything, as without a previous model.
     let (model, read_mib) = match previous.filter(|_| configured.params().updates()) {

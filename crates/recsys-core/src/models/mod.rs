@@ -150,8 +150,7 @@ pub struct Update<'a> {
     /// For each user and item of `histories`, its row in the updated model.
     pub users: Vec<u32>,
     pub items: Vec<u32>,
-    /// For each user and item of `seen`, its row in the updated model.
-    pub seen_users: Vec<u32>,
+    /// For each item of `seen`, its row in the updated model.
     pub seen_items: Vec<u32>,
     /// Users and items of the previous model, then of the updated one.
     pub previous_shape: (usize, usize),
